@@ -1,0 +1,32 @@
+/** A room the token allows its holder to join, with the role it grants there. */
+export interface RoomGrant {
+  /** Exact room name, or a prefix ending in `*` (e.g. `clinic-42/*`); `*` alone means any room. */
+  room: string
+  role?: string
+}
+
+/** The verified identity behind a request or a WebSocket connection. Never holds the token itself. */
+export interface Identity {
+  /** The token's `sub`: the user id. One user may have several devices/connections. */
+  sub: string
+  name?: string
+  /** Global role (e.g. host/guest) used when a room grant carries none. */
+  role?: string
+  /** Room grants from the `rooms` claim; undefined means the token does not restrict rooms. */
+  rooms?: RoomGrant[]
+  /** Expiry, seconds since the epoch (the `exp` claim, always present). */
+  exp: number
+}
+
+/** What the auth plugin exposes on the Fastify instance. */
+export interface Auth {
+  /** Verifies a raw JWT; rejects with an AuthError (statusCode 401, code SWB_AUTH_*). Usable before a WebSocket upgrade. */
+  verify (token: string): Promise<Identity>
+  /**
+   * Finds the token in a request: `Authorization: Bearer`, and when `allowQueryAndProtocol` is set
+   * (WebSocket upgrades) also the `access_token` query parameter and the `Sec-WebSocket-Protocol` header.
+   */
+  extractToken (request: import('fastify').FastifyRequest, allowQueryAndProtocol?: boolean): string | undefined
+  /** onRequest/preHandler hook: verifies the request's token and sets `request.identity`, or replies 401. */
+  authenticate (request: import('fastify').FastifyRequest): Promise<void>
+}

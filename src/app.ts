@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import helmet from '@fastify/helmet'
+import cors from '@fastify/cors'
+import swagger from '@fastify/swagger'
+import type { DestinationStream } from 'pino'
+import { list, type Config } from './config.js'
+import { genReqId, loggerOptions } from './logger.js'
+import { installErrorHandlers } from './error-handler.js'
+import { ProblemSchema } from './problem.js'
+import health from '../plugins/health/index.js'
+import auth from '../plugins/auth/index.js'
+import turn from '../plugins/turn/index.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { config: Config }
+}
+
+export interface BuildOptions {
+  /** Where log lines go (tests capture them); stdout when omitted. */
+  logStream?: DestinationStream
+}
+
+/** TRUST_PROXY accepts what Fastify's trustProxy does: a boolean, a hop count, or addresses/CIDRs. */
+export function parseTrustProxy (value: string): boolean | number | string[] {
+  const v = value.trim().toLowerCase()
+  if (v === 'true') return true
+  if (v === 'false' || v === '') return false
+  if (/^\d+$/.test(v)) return Number(v)
+  return list(value)
+}
+
+/** CORS_ORIGINS: empty = no cross-origin access, `*` = any origin, otherwise an allowlist. */
+export function corsOrigin (value: string): boolean | string[] {
+  const origins = list(value)
+  if (origins.includes('*')) return true
+  return origins.length > 0 ? origins : false
+}
+
+/**
+ * Builds the whole service from a validated config. It never reads process.env and never listens:
+ * src/server.ts does both, and tests call this directly.
+ */
+export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const serverOptions: FastifyServerOptions & { https?: { cert: Buffer, key: Buffer } } = {
+    logger: loggerOptions(config, options.logStream),
+    genReqId,
+    // Fastify passes a hop count through to proxy-addr even though its types only list string/boolean/list.
+    trustProxy: parseTrustProxy(config.TRUST_PROXY) as FastifyServerOptions['trustProxy'],
+    // In-flight requests finish on close; idle keep-alive sockets are closed so shutdown is not held up.
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    bodyLimit: 64 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } }
+  }
+  if (config.TLS_CERT_FILE && config.TLS_KEY_FILE) {
+    serverOptions.https = { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) }
+  }
+  const app = Fastify(serverOptions).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance
+  app.decorate('config', config)
+
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+  })
+
+  installErrorHandlers(app)
+  await app.register(helmet, { global: true })
+  await app.register(cors, { origin: corsOrigin(config.CORS_ORIGINS), credentials: false, maxAge: 600 })
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Switchboard', description: 'WebRTC signaling and TURN credential service', version: '0.1.0' },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        schemas: { Problem: ProblemSchema }
+      }
+    }
+  })
+
+  await app.register(health)
+  await app.register(auth)
+  await app.register(turn, { prefix: '/v1/turn' })
+
+  app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
+
+  return app
+}

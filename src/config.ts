@@ -1,0 +1,109 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { envSchema } from 'env-schema'
+
+/**
+ * Every environment variable the service reads. The README's configuration table mirrors this schema,
+ * and the Helm chart test checks its env names against these keys.
+ */
+export const ConfigSchema = Type.Object({
+  NODE_ENV: Type.Union([Type.Literal('development'), Type.Literal('production'), Type.Literal('test')], { default: 'development' }),
+  PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+  HOST: Type.String({ default: '0.0.0.0', minLength: 1 }),
+  LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated allowed origins; * allows any' }),
+  TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, a hop count, or comma-separated addresses/CIDRs' }),
+  TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  SHUTDOWN_DRAIN_SECONDS: Type.Number({ default: 10, minimum: 0, maximum: 3600 }),
+
+  JWT_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HS256/384/512 shared secret' })),
+  JWT_PUBLIC_KEY: Type.Optional(Type.String({ minLength: 1, description: 'PEM (SPKI) or JWK (JSON) public key' })),
+  JWT_JWKS_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  JWT_ISSUER: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_ALGORITHMS: Type.Optional(Type.String({ minLength: 1, description: 'Comma-separated allowlist; defaults by key type' })),
+  JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({ default: 5, minimum: 0, maximum: 300 }),
+  JWT_JWKS_COOLDOWN_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 3600 }),
+  JWT_JWKS_CACHE_SECONDS: Type.Integer({ default: 600, minimum: 1, maximum: 86400 }),
+
+  TURN_PROVIDER: Type.Union([Type.Literal('hmac'), Type.Literal('cloudflare'), Type.Literal('twilio'), Type.Literal('static')], { default: 'hmac' }),
+  TURN_SECRET: Type.Optional(Type.String({ minLength: 1, description: 'Comma-separated; the first signs, all are accepted by TURN' })),
+  TURN_TTL_SECONDS: Type.Integer({ default: 3600, minimum: 60, maximum: 86400 }),
+  STUN_URLS: Type.String({ default: '' }),
+  TURN_URLS: Type.String({ default: '' }),
+  TURN_STATIC_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
+  TURN_STATIC_CREDENTIAL: Type.Optional(Type.String({ minLength: 1 })),
+  TURN_REST_API_KEYS: Type.Optional(Type.String({ minLength: 1, description: 'Comma-separated API keys for GET /v1/turn/rest' })),
+  TURN_UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 3000, minimum: 100, maximum: 60000 }),
+  CLOUDFLARE_TURN_KEY_ID: Type.Optional(Type.String({ minLength: 1 })),
+  CLOUDFLARE_TURN_API_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  CLOUDFLARE_API_URL: Type.String({ default: 'https://rtc.live.cloudflare.com', pattern: '^https?://' }),
+  TWILIO_ACCOUNT_SID: Type.Optional(Type.String({ minLength: 1 })),
+  TWILIO_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  TWILIO_API_URL: Type.String({ default: 'https://api.twilio.com', pattern: '^https?://' }),
+  TURN_RATE_LIMIT_MAX: Type.Integer({ default: 30, minimum: 1, description: 'Credential requests per user per window' }),
+  TURN_RATE_LIMIT_WINDOW_SECONDS: Type.Integer({ default: 60, minimum: 1 })
+})
+
+export type Config = Static<typeof ConfigSchema>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Splits a comma-separated variable into trimmed, non-empty entries. */
+export function list (value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+}
+
+/**
+ * Reads and validates the environment once. Errors name the variable, e.g.
+ * `env/PORT must be <= 65535` or `JWT_SECRET: ...`.
+ */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  let config: Config
+  try {
+    config = envSchema<Config>({ schema: ConfigSchema, data: { ...env }, env: false, dotenv: false })
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
+  checkConfig(config)
+  return config
+}
+
+/** Rules that span several variables; each message names the variables involved. */
+export function checkConfig (config: Config): void {
+  const keyModes = [config.JWT_SECRET, config.JWT_PUBLIC_KEY, config.JWT_JWKS_URL].filter(Boolean).length
+  if (keyModes > 1) {
+    throw new ConfigError('JWT_SECRET, JWT_PUBLIC_KEY and JWT_JWKS_URL are exclusive: set only one')
+  }
+  if ((config.TLS_CERT_FILE === undefined) !== (config.TLS_KEY_FILE === undefined)) {
+    throw new ConfigError('TLS_CERT_FILE and TLS_KEY_FILE must be set together')
+  }
+  const production = config.NODE_ENV === 'production'
+  if (production && keyModes === 0) {
+    throw new ConfigError('NODE_ENV=production needs JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL (no development secret in production)')
+  }
+  switch (config.TURN_PROVIDER) {
+    case 'hmac':
+      if (production && !config.TURN_SECRET) throw new ConfigError('TURN_PROVIDER=hmac in production needs TURN_SECRET')
+      if (production && list(config.TURN_URLS).length === 0) throw new ConfigError('TURN_PROVIDER=hmac in production needs TURN_URLS')
+      break
+    case 'static':
+      if (!config.TURN_STATIC_USERNAME || !config.TURN_STATIC_CREDENTIAL) {
+        throw new ConfigError('TURN_PROVIDER=static needs TURN_STATIC_USERNAME and TURN_STATIC_CREDENTIAL')
+      }
+      if (list(config.TURN_URLS).length === 0) throw new ConfigError('TURN_PROVIDER=static needs TURN_URLS')
+      break
+    case 'cloudflare':
+      if (!config.CLOUDFLARE_TURN_KEY_ID || !config.CLOUDFLARE_TURN_API_TOKEN) {
+        throw new ConfigError('TURN_PROVIDER=cloudflare needs CLOUDFLARE_TURN_KEY_ID and CLOUDFLARE_TURN_API_TOKEN')
+      }
+      break
+    case 'twilio':
+      if (!config.TWILIO_ACCOUNT_SID || !config.TWILIO_AUTH_TOKEN) {
+        throw new ConfigError('TURN_PROVIDER=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN')
+      }
+      break
+  }
+}

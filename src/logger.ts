@@ -1,0 +1,63 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { FastifyServerOptions } from 'fastify'
+import type { DestinationStream, LoggerOptions } from 'pino'
+import type { Config } from './config.js'
+
+/** Query parameters that may carry credentials; their values never reach a log line. */
+const SECRET_QUERY_PARAMS = ['access_token', 'token', 'key', 'api_key', 'apikey', 'secretKey', 'password', 'resume', 'resume_token']
+
+/**
+ * pino redaction paths. Anything credential-like is censored wherever it appears in a logged object,
+ * as a second line of defence behind "log events, not content".
+ */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["sec-websocket-protocol"]',
+  'req.headers["x-api-key"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  '*.token', '*.accessToken', '*.access_token', '*.resumeToken', '*.password', '*.credential',
+  '*.secret', '*.sdp', '*.candidate',
+  'token', 'accessToken', 'access_token', 'resumeToken', 'password', 'credential', 'secret', 'sdp', 'candidate'
+]
+
+/** Replaces credential-carrying query values with "[REDACTED]", keeping the rest of the URL readable. */
+export function redactUrl (url: string | undefined): string | undefined {
+  if (url === undefined) return url
+  const q = url.indexOf('?')
+  if (q === -1) return url
+  const params = new URLSearchParams(url.slice(q + 1))
+  let changed = false
+  for (const name of [...params.keys()]) {
+    if (SECRET_QUERY_PARAMS.some((p) => p.toLowerCase() === name.toLowerCase())) {
+      params.set(name, '[REDACTED]')
+      changed = true
+    }
+  }
+  return changed ? `${url.slice(0, q)}?${params.toString()}` : url
+}
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Honours a sane incoming X-Request-Id (from a proxy) so logs correlate across hops; otherwise a UUID. */
+export function genReqId (req: IncomingMessage): string {
+  const incoming = req.headers['x-request-id']
+  if (typeof incoming === 'string' && REQUEST_ID_PATTERN.test(incoming)) return incoming
+  return randomUUID()
+}
+
+export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>, stream?: DestinationStream): FastifyServerOptions['logger'] {
+  const options: LoggerOptions = {
+    level: config.LOG_LEVEL,
+    redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    serializers: {
+      // Chosen fields only: no headers, no body, and the URL with secrets stripped.
+      req (req: { method: string, url: string, hostname?: string, ip?: string, id?: string }) {
+        return { method: req.method, url: redactUrl(req.url), hostname: req.hostname, remoteAddress: req.ip }
+      }
+    }
+  }
+  return stream ? { ...options, stream } as FastifyServerOptions['logger'] : options as FastifyServerOptions['logger']
+}

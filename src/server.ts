@@ -1,0 +1,37 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
+
+/**
+ * Entry point: read config, build, listen, and shut down gracefully on SIGTERM/SIGINT.
+ * A bad config exits with status 78 (EX_CONFIG) and one line naming the variable, no stack trace.
+ */
+async function main (): Promise<void> {
+  let config: Config
+  try {
+    config = loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`switchboard: invalid configuration: ${err.message}\n`)
+      process.exit(78)
+    }
+    throw err
+  }
+
+  const app = await buildApp(config)
+
+  // The drain deadline is enforced inside app.close(); the grace delay adds a margin on top.
+  closeWithGrace({ delay: (config.SHUTDOWN_DRAIN_SECONDS + 5) * 1000, logger: app.log }, async ({ signal, err }) => {
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down')
+    app.health.startDraining()
+    await app.close()
+  })
+
+  await app.listen({ port: config.PORT, host: config.HOST })
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`switchboard: failed to start: ${(err as Error).message}\n`)
+  process.exit(1)
+})
