@@ -11,7 +11,10 @@ import { installErrorHandlers } from './error-handler.js'
 import { ProblemSchema } from './problem.js'
 import health from '../plugins/health/index.js'
 import auth from '../plugins/auth/index.js'
+import rateLimit from '../plugins/rate-limit/index.js'
 import turn from '../plugins/turn/index.js'
+import registry from '../plugins/registry/index.js'
+import signaling from '../plugins/signaling/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance { config: Config }
@@ -80,7 +83,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   await app.register(health)
   await app.register(auth)
+  await app.register(rateLimit)
   await app.register(turn, { prefix: '/v1/turn' })
+  await app.register(registry)
+  await app.register(signaling)
 
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
 

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envSchema } from 'env-schema'
+import { turnConfigProblem } from '../plugins/turn/config-check.js'
 
 /**
  * Every environment variable the service reads. The README's configuration table mirrors this schema,
@@ -25,6 +26,7 @@ export const ConfigSchema = Type.Object({
   JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({ default: 5, minimum: 0, maximum: 300 }),
   JWT_JWKS_COOLDOWN_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 3600 }),
   JWT_JWKS_CACHE_SECONDS: Type.Integer({ default: 600, minimum: 1, maximum: 86400 }),
+  JWT_JWKS_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 60000, description: 'JWKS fetch timeout' }),
 
   TURN_PROVIDER: Type.Union([Type.Literal('hmac'), Type.Literal('cloudflare'), Type.Literal('twilio'), Type.Literal('static')], { default: 'hmac' }),
   TURN_SECRET: Type.Optional(Type.String({ minLength: 1, description: 'Comma-separated; the first signs, all are accepted by TURN' })),
@@ -42,7 +44,21 @@ export const ConfigSchema = Type.Object({
   TWILIO_AUTH_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
   TWILIO_API_URL: Type.String({ default: 'https://api.twilio.com', pattern: '^https?://' }),
   TURN_RATE_LIMIT_MAX: Type.Integer({ default: 30, minimum: 1, description: 'Credential requests per user per window' }),
-  TURN_RATE_LIMIT_WINDOW_SECONDS: Type.Integer({ default: 60, minimum: 1 })
+  TURN_RATE_LIMIT_WINDOW_SECONDS: Type.Integer({ default: 60, minimum: 1 }),
+
+  ROOM_CAPACITY: Type.Integer({ default: 2, minimum: 1, maximum: 1000, description: 'Peers per room (2 for a consultation)' }),
+  MAX_ROOMS_PER_PEER: Type.Integer({ default: 4, minimum: 1, maximum: 100 }),
+  MAX_CONNECTIONS_PER_USER: Type.Integer({ default: 5, minimum: 1, maximum: 1000 }),
+  WS_MAX_MESSAGE_BYTES: Type.Integer({ default: 65536, minimum: 4096, maximum: 16777216, description: 'Largest message accepted; twice this closes the socket (1009)' }),
+  WS_MESSAGES_PER_SECOND: Type.Number({ default: 50, minimum: 1, maximum: 100000 }),
+  WS_MESSAGE_BURST: Type.Integer({ default: 100, minimum: 1, maximum: 100000 }),
+  WS_HEARTBEAT_INTERVAL_MS: Type.Integer({ default: 15000, minimum: 100, maximum: 300000 }),
+  WS_SEND_BUFFER_LIMIT_BYTES: Type.Integer({ default: 1048576, minimum: 1024, description: 'A slower consumer is disconnected (4008)' }),
+  RESUME_GRACE_SECONDS: Type.Number({ default: 30, minimum: 0, maximum: 3600 }),
+  RESUME_BUFFER_MESSAGES: Type.Integer({ default: 512, minimum: 1, maximum: 100000 }),
+  RESUME_BUFFER_BYTES: Type.Integer({ default: 1048576, minimum: 1024 }),
+  RECONNECT_JITTER_MS: Type.Integer({ default: 5000, minimum: 0, maximum: 600000, description: 'Spread of reconnects after a drain' }),
+  TOKEN_EXPIRY_WARNING_SECONDS: Type.Integer({ default: 60, minimum: 0, maximum: 3600 })
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -84,6 +100,8 @@ export function checkConfig (config: Config): void {
   if (production && keyModes === 0) {
     throw new ConfigError('NODE_ENV=production needs JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL (no development secret in production)')
   }
+  const turnProblem = turnConfigProblem(config)
+  if (turnProblem !== undefined) throw new ConfigError(turnProblem)
   switch (config.TURN_PROVIDER) {
     case 'hmac':
       if (production && !config.TURN_SECRET) throw new ConfigError('TURN_PROVIDER=hmac in production needs TURN_SECRET')

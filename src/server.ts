@@ -24,7 +24,8 @@ async function main (): Promise<void> {
   closeWithGrace({ delay: (config.SHUTDOWN_DRAIN_SECONDS + 5) * 1000, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
-    app.health.startDraining()
+    // Readiness off at once, clients told to reconnect elsewhere, stragglers closed at the deadline.
+    await app.signaling.drain(config.SHUTDOWN_DRAIN_SECONDS * 1000)
     await app.close()
   })
 

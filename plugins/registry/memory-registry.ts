@@ -1,0 +1,184 @@
+import type { PeerInfo } from '../signaling/messages.js'
+import { stampSeq, type DeliveryOutcome, type JoinOutcome, type RegistryLimits, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink } from './types.js'
+
+/** How many ended sessions' token hashes we remember, to tell "ended" from "never existed". */
+const ENDED_TOKENS_KEPT = 10_000
+
+interface PeerState {
+  userId: string
+  resumeTokenHash: string
+  rooms: Set<string>
+  seq: number
+  buffer: Array<{ seq: number, json: string }>
+  bufferBytes: number
+  /** Highest seq dropped from the buffer because it was full: replay from before it is impossible. */
+  evictedThrough: number
+  sink?: Sink
+}
+
+/**
+ * The embedded default: everything in this process. Each method runs to completion without
+ * awaiting, so check-and-update steps (capacity) are atomic on Node's single thread.
+ */
+export class MemoryRegistry implements RoomRegistry {
+  readonly kind = 'memory'
+  private readonly rooms = new Map<string, Map<string, PeerInfo>>()
+  private readonly peers = new Map<string, PeerState>()
+  private readonly byResumeToken = new Map<string, string>()
+  private readonly connections = new Map<string, number>()
+  private readonly endedTokens = new Set<string>()
+
+  constructor (private readonly limits: RegistryLimits) {}
+
+  async acquireConnection (userId: string, max: number): Promise<boolean> {
+    const open = this.connections.get(userId) ?? 0
+    if (open >= max) return false
+    this.connections.set(userId, open + 1)
+    return true
+  }
+
+  async releaseConnection (userId: string): Promise<void> {
+    const open = (this.connections.get(userId) ?? 0) - 1
+    if (open > 0) this.connections.set(userId, open)
+    else this.connections.delete(userId)
+  }
+
+  async connectionCount (userId: string): Promise<number> {
+    return this.connections.get(userId) ?? 0
+  }
+
+  async createSession (peerId: string, userId: string, resumeTokenHash: string): Promise<void> {
+    this.peers.set(peerId, { userId, resumeTokenHash, rooms: new Set(), seq: 0, buffer: [], bufferBytes: 0, evictedThrough: 0 })
+    this.byResumeToken.set(resumeTokenHash, peerId)
+  }
+
+  async findSession (resumeTokenHash: string): Promise<SessionRecord | 'ended' | undefined> {
+    if (this.endedTokens.has(resumeTokenHash)) return 'ended'
+    const peerId = this.byResumeToken.get(resumeTokenHash)
+    const peer = peerId === undefined ? undefined : this.peers.get(peerId)
+    if (peerId === undefined || peer === undefined) return undefined
+    return { peerId, userId: peer.userId, seq: peer.seq, rooms: [...peer.rooms] }
+  }
+
+  async rotateResumeToken (peerId: string, resumeTokenHash: string): Promise<void> {
+    const peer = this.peers.get(peerId)
+    if (!peer) return
+    this.byResumeToken.delete(peer.resumeTokenHash)
+    peer.resumeTokenHash = resumeTokenHash
+    this.byResumeToken.set(resumeTokenHash, peerId)
+  }
+
+  async deleteSession (peerId: string): Promise<string[]> {
+    const peer = this.peers.get(peerId)
+    if (!peer) return []
+    const rooms = [...peer.rooms]
+    for (const room of rooms) this.removeMember(room, peerId)
+    this.byResumeToken.delete(peer.resumeTokenHash)
+    this.peers.delete(peerId)
+    // A Set iterates in insertion order, so the first entry is the oldest.
+    this.endedTokens.add(peer.resumeTokenHash)
+    if (this.endedTokens.size > ENDED_TOKENS_KEPT) {
+      const oldest = this.endedTokens.values().next().value
+      if (oldest !== undefined) this.endedTokens.delete(oldest)
+    }
+    return rooms
+  }
+
+  async join (room: string, member: PeerInfo, limits: { capacity: number, maxRoomsPerPeer: number }): Promise<JoinOutcome> {
+    const peer = this.peers.get(member.peerId)
+    if (!peer) return { ok: false, reason: 'unknown-peer' }
+    const members = this.rooms.get(room) ?? new Map<string, PeerInfo>()
+    const others = [...members.values()].filter((m) => m.peerId !== member.peerId)
+    if (members.has(member.peerId)) return { ok: true, peers: others, alreadyJoined: true }
+    if (members.size >= limits.capacity) return { ok: false, reason: 'full' }
+    if (peer.rooms.size >= limits.maxRoomsPerPeer) return { ok: false, reason: 'too-many-rooms' }
+    members.set(member.peerId, member)
+    this.rooms.set(room, members)
+    peer.rooms.add(room)
+    return { ok: true, peers: others, alreadyJoined: false }
+  }
+
+  async leave (room: string, peerId: string): Promise<boolean> {
+    const removed = this.removeMember(room, peerId)
+    this.peers.get(peerId)?.rooms.delete(room)
+    return removed
+  }
+
+  private removeMember (room: string, peerId: string): boolean {
+    const members = this.rooms.get(room)
+    if (!members?.delete(peerId)) return false
+    if (members.size === 0) this.rooms.delete(room)
+    return true
+  }
+
+  async members (room: string): Promise<PeerInfo[]> {
+    return [...(this.rooms.get(room)?.values() ?? [])]
+  }
+
+  async isMember (room: string, peerId: string): Promise<boolean> {
+    return this.rooms.get(room)?.has(peerId) ?? false
+  }
+
+  async deliver (peerId: string, body: string): Promise<DeliveryOutcome> {
+    const peer = this.peers.get(peerId)
+    if (!peer) return 'dropped'
+    const seq = ++peer.seq
+    const json = stampSeq(body, seq)
+    peer.buffer.push({ seq, json })
+    peer.bufferBytes += json.length
+    // Bounded in count and bytes: the oldest go first, and resume from before them becomes impossible.
+    while (peer.buffer.length > this.limits.bufferMessages || peer.bufferBytes > this.limits.bufferBytes) {
+      const evicted = peer.buffer.shift()
+      if (!evicted) break
+      peer.bufferBytes -= evicted.json.length
+      peer.evictedThrough = evicted.seq
+    }
+    if (!peer.sink) return 'queued'
+    peer.sink.push(json, seq)
+    return 'delivered'
+  }
+
+  async replay (peerId: string, lastSeq: number): Promise<ReplayOutcome> {
+    const peer = this.peers.get(peerId)
+    if (!peer) return { ok: false, reason: 'unknown-peer' }
+    if (lastSeq > peer.seq) return { ok: false, reason: 'bad-seq' }
+    if (lastSeq < peer.evictedThrough) return { ok: false, reason: 'overflow' }
+    return { ok: true, messages: peer.buffer.filter((m) => m.seq > lastSeq) }
+  }
+
+  async ack (peerId: string, seq: number): Promise<void> {
+    const peer = this.peers.get(peerId)
+    if (!peer) return
+    while (peer.buffer.length > 0 && (peer.buffer[0]?.seq ?? Infinity) <= seq) {
+      const acked = peer.buffer.shift()
+      if (acked) peer.bufferBytes -= acked.json.length
+    }
+  }
+
+  attach (peerId: string, sink: Sink): void {
+    const peer = this.peers.get(peerId)
+    if (peer) peer.sink = sink
+  }
+
+  detach (peerId: string, sink: Sink): void {
+    const peer = this.peers.get(peerId)
+    if (peer?.sink === sink) delete peer.sink
+  }
+
+  async healthy (): Promise<{ ok: boolean }> {
+    return { ok: true }
+  }
+
+  async close (): Promise<void> {
+    this.rooms.clear()
+    this.peers.clear()
+    this.byResumeToken.clear()
+    this.connections.clear()
+    this.endedTokens.clear()
+  }
+
+  /** Sizes for metrics and tests. */
+  stats (): { rooms: number, peers: number } {
+    return { rooms: this.rooms.size, peers: this.peers.size }
+  }
+}

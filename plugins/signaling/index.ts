@@ -1,0 +1,126 @@
+import fp from 'fastify-plugin'
+import websocket from '@fastify/websocket'
+import createError from '@fastify/error'
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { ERROR_PREFIX } from '../../src/errors.js'
+import { problemResponses } from '../../src/problem.js'
+import { authError } from '../auth/errors.js'
+import { originAllowed } from './origin.js'
+import { SignalingHub, type ResumeRequest } from './hub.js'
+import { CloseCode, ConnectionLimits, SUBPROTOCOL } from './messages.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    signaling: {
+      hub: SignalingHub
+      /** Turns readiness off, refuses joins, tells clients to reconnect, closes the rest after `deadlineMs`. */
+      drain (deadlineMs?: number): Promise<void>
+    }
+  }
+}
+
+const OriginForbiddenError = createError(`${ERROR_PREFIX}_ORIGIN_FORBIDDEN`, 'Origin not allowed', 403)
+const TooManyConnectionsError = createError<[number]>(`${ERROR_PREFIX}_TOO_MANY_CONNECTIONS`, 'At most %d connections per user', 429)
+const BadResumeError = createError(`${ERROR_PREFIX}_VALIDATION`, 'lastSeq must be a non-negative integer given with resume', 400)
+
+const SignalQuery = Type.Object({
+  access_token: Type.Optional(Type.String({ description: 'JWT, for clients that can set neither headers nor subprotocols' })),
+  resume: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Resume token from the last welcome' })),
+  lastSeq: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'Last seq the client received' }))
+})
+
+const PreflightReply = Type.Object({
+  ok: Type.Literal(true),
+  userId: Type.String(),
+  tokenExpiresAt: Type.Integer({ description: 'ms since the epoch' }),
+  connections: Type.Integer({ description: 'Connections this user has open now' }),
+  limits: ConnectionLimits
+})
+
+function parseResume (query: { resume?: string, lastSeq?: string }): ResumeRequest | undefined {
+  if (query.resume === undefined) return undefined
+  const lastSeq = Number(query.lastSeq ?? 'NaN')
+  if (!Number.isSafeInteger(lastSeq) || lastSeq < 0) throw new BadResumeError()
+  return { token: query.resume, lastSeq }
+}
+
+/** The checks an upgrade passes before it is accepted; the preflight route runs the same ones. */
+async function admit (app: FastifyInstance, request: FastifyRequest): Promise<void> {
+  if (!originAllowed(request, app.config.CORS_ORIGINS)) throw new OriginForbiddenError()
+  const token = app.auth.extractToken(request, true)
+  if (token === undefined) throw authError('TOKEN_MISSING')
+  request.identity = await app.auth.verify(token)
+}
+
+export default fp(async (app) => {
+  const config = app.config
+  const hub = new SignalingHub(config, app.registry, app.auth, app.log.child({ component: 'signaling' }))
+
+  await app.register(websocket, {
+    options: {
+      // Twice the message limit: between the two, a message gets an `error`; beyond, ws closes with 1009.
+      maxPayload: config.WS_MAX_MESSAGE_BYTES * 2,
+      // Browsers that offered subprotocols fail unless one is selected; a `bearer.<jwt>` entry only carries the token.
+      handleProtocols: (protocols) => protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false,
+      perMessageDeflate: false
+    },
+    errorHandler (err, socket, request) {
+      request.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'websocket error')
+      socket.terminate()
+    },
+    // app.close(): stop timers and close every socket with 1001 (clients resume elsewhere).
+    preClose: (done) => { hub.close(); done() }
+  })
+
+  app.decorate('signaling', {
+    hub,
+    async drain (deadlineMs = config.SHUTDOWN_DRAIN_SECONDS * 1000) {
+      app.health.startDraining()
+      await hub.drain(deadlineMs)
+    }
+  })
+
+  app.get('/v1/signal', {
+    schema: { querystring: SignalQuery },
+    websocket: true,
+    onRequest: async (request) => { await admit(app, request) }
+  }, (socket, request) => {
+    const identity = request.identity
+    if (!identity) {
+      socket.close(CloseCode.POLICY, 'unauthenticated')
+      return
+    }
+    let resume: ResumeRequest | undefined
+    try {
+      resume = parseResume(request.query as { resume?: string, lastSeq?: string })
+    } catch {
+      socket.close(CloseCode.POLICY, 'lastSeq must be a non-negative integer given with resume')
+      return
+    }
+    hub.accept(socket, identity, resume, request.log).catch((err: unknown) => {
+      request.log.error({ err }, 'could not set up signaling connection')
+      socket.close(1011, 'internal error')
+    })
+  })
+
+  app.get('/v1/signal/preflight', {
+    schema: {
+      tags: ['signaling'],
+      summary: 'Checks a token and origin exactly as the WebSocket upgrade would, and says why it would be refused',
+      description: 'Browsers cannot read the HTTP status of a failed WebSocket upgrade: call this first (or after a failure) to learn the reason.',
+      security: [{ bearerAuth: [] }],
+      querystring: SignalQuery,
+      response: { 200: PreflightReply, ...problemResponses(400, 401, 403, 429, 503) }
+    }
+  }, async (request) => {
+    await admit(app, request)
+    parseResume(request.query as { resume?: string, lastSeq?: string })
+    const identity = request.identity
+    if (!identity) throw new OriginForbiddenError()
+    if (hub.draining) throw Object.assign(new Error('This instance is draining'), { statusCode: 503, code: `${ERROR_PREFIX}_DRAINING` })
+    const connections = await app.registry.connectionCount(identity.sub)
+    if (connections >= config.MAX_CONNECTIONS_PER_USER) throw new TooManyConnectionsError(config.MAX_CONNECTIONS_PER_USER)
+    return { ok: true as const, userId: identity.sub, tokenExpiresAt: identity.exp * 1000, connections, limits: hub.limits }
+  })
+}, { fastify: '5.x', name: 'switchboard-signaling', dependencies: ['switchboard-auth', 'switchboard-registry', 'switchboard-health'] })

@@ -1,0 +1,41 @@
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
+import { ClientMessageSchemas, type ClientMessage } from './messages.js'
+import { SignalCode, SignalError } from './errors.js'
+
+/** One compiled validator per message type, built once at load: nothing is compiled per message. */
+const validators = new Map<string, TypeCheck<(typeof ClientMessageSchemas)[number]>>(
+  ClientMessageSchemas.map((schema) => [schema.properties.type.const, TypeCompiler.Compile(schema)])
+)
+
+export const CLIENT_MESSAGE_TYPES = [...validators.keys()]
+
+export type ParseResult =
+  | { ok: true, message: ClientMessage }
+  | { ok: false, error: SignalError, ref?: string }
+
+/** Parses and validates one text frame. Never throws: every failure is a typed refusal. */
+export function parseClientMessage (text: string): ParseResult {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return { ok: false, error: new SignalError(SignalCode.MALFORMED_JSON, 'Message is not valid JSON') }
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, error: new SignalError(SignalCode.INVALID_MESSAGE, 'Message must be a JSON object') }
+  }
+  const record = value as Record<string, unknown>
+  const ref = typeof record.id === 'string' && record.id.length <= 64 ? record.id : undefined
+  const type = record.type
+  const check = typeof type === 'string' ? validators.get(type) : undefined
+  if (check === undefined) {
+    const what = typeof type === 'string' ? `Unknown message type "${type.slice(0, 32)}"` : 'Message has no string "type"'
+    return { ok: false, error: new SignalError(SignalCode.UNKNOWN_TYPE, what), ref }
+  }
+  if (!check.Check(value)) {
+    const first = check.Errors(value).First()
+    const where = first?.path !== undefined && first.path !== '' ? first.path : '/'
+    return { ok: false, error: new SignalError(SignalCode.INVALID_MESSAGE, `Invalid "${type as string}" message at ${where}: ${first?.message ?? 'invalid'}`), ref }
+  }
+  return { ok: true, message: value as ClientMessage }
+}
