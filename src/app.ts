@@ -10,6 +10,8 @@ import { genReqId, loggerOptions } from './logger.js'
 import { installErrorHandlers } from './error-handler.js'
 import { ProblemSchema } from './problem.js'
 import health from '../plugins/health/index.js'
+import metrics from '../plugins/metrics/index.js'
+import audit from '../plugins/audit/index.js'
 import auth from '../plugins/auth/index.js'
 import rateLimit from '../plugins/rate-limit/index.js'
 import turn from '../plugins/turn/index.js'
@@ -82,6 +84,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   })
 
   await app.register(health)
+  await app.register(metrics)
+  await app.register(audit)
   await app.register(auth)
   await app.register(rateLimit)
   await app.register(turn, { prefix: '/v1/turn' })

@@ -58,7 +58,12 @@ export const ConfigSchema = Type.Object({
   RESUME_BUFFER_MESSAGES: Type.Integer({ default: 512, minimum: 1, maximum: 100000 }),
   RESUME_BUFFER_BYTES: Type.Integer({ default: 1048576, minimum: 1024 }),
   RECONNECT_JITTER_MS: Type.Integer({ default: 5000, minimum: 0, maximum: 600000, description: 'Spread of reconnects after a drain' }),
-  TOKEN_EXPIRY_WARNING_SECONDS: Type.Integer({ default: 60, minimum: 0, maximum: 3600 })
+  TOKEN_EXPIRY_WARNING_SECONDS: Type.Integer({ default: 60, minimum: 0, maximum: 3600 }),
+
+  METRICS_ENABLED: Type.Boolean({ default: true, description: 'Serve Prometheus metrics at GET /metrics' }),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Serve /metrics on this port only (not on PORT)' })),
+  AUDIT_LOG_LEVEL: Type.Union(['info', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'silent turns the audit stream off' }),
+  AUDIT_LOG_FILE: Type.Optional(Type.String({ minLength: 1, description: 'Append audit events to this file instead of stdout' }))
 })
 
 export type Config = Static<typeof ConfigSchema>

@@ -5,7 +5,7 @@ import type { DestinationStream, LoggerOptions } from 'pino'
 import type { Config } from './config.js'
 
 /** Query parameters that may carry credentials; their values never reach a log line. */
-const SECRET_QUERY_PARAMS = ['access_token', 'token', 'key', 'api_key', 'apikey', 'secretKey', 'password', 'resume', 'resume_token']
+const SECRET_QUERY_PARAMS = ['access_token', 'token', 'key', 'api', 'api_key', 'apikey', 'secretKey', 'password', 'resume', 'resume_token']
 
 /**
  * pino redaction paths. Anything credential-like is censored wherever it appears in a logged object,

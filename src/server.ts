@@ -1,4 +1,6 @@
+import { createServer, type Server } from 'node:http'
 import closeWithGrace from 'close-with-grace'
+import { metricsRequestHandler } from '../plugins/metrics/index.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
 
@@ -19,6 +21,12 @@ async function main (): Promise<void> {
   }
 
   const app = await buildApp(config)
+  // METRICS_PORT keeps /metrics off the public port: a bare listener just for scrapes.
+  let metricsServer: Server | undefined
+  if (config.METRICS_ENABLED && config.METRICS_PORT !== undefined) {
+    metricsServer = createServer(metricsRequestHandler(app.metrics))
+    metricsServer.listen(config.METRICS_PORT, config.HOST)
+  }
 
   // The drain deadline is enforced inside app.close(); the grace delay adds a margin on top.
   closeWithGrace({ delay: (config.SHUTDOWN_DRAIN_SECONDS + 5) * 1000, logger: app.log }, async ({ signal, err }) => {
@@ -27,6 +35,7 @@ async function main (): Promise<void> {
     // Readiness off at once, clients told to reconnect elsewhere, stragglers closed at the deadline.
     await app.signaling.drain(config.SHUTDOWN_DRAIN_SECONDS * 1000)
     await app.close()
+    metricsServer?.close()
   })
 
   await app.listen({ port: config.PORT, host: config.HOST })

@@ -1,0 +1,68 @@
+import fp from 'fastify-plugin'
+import pino, { type Logger } from 'pino'
+import { ERROR_PREFIX } from '../../src/errors.js'
+
+/**
+ * The only fields an audit event may carry: who, which connection, which room, what happened.
+ * Deliberately no free-form payload, so SDP, candidates, tokens and passwords cannot get in.
+ */
+export interface AuditFields {
+  userId?: string
+  peerId?: string
+  room?: string
+  role?: string
+  code?: string
+  reason?: string
+  provider?: string
+  resumed?: boolean
+  closeCode?: number
+  ip?: string
+  reqId?: string
+}
+
+export type AuditEvent =
+  | 'auth.failure' | 'turn.issued' | 'signal.connect' | 'signal.disconnect'
+  | 'room.join' | 'room.leave' | 'message.refused' | 'session.end'
+
+export type Audit = (event: AuditEvent, fields: AuditFields) => void
+
+declare module 'fastify' {
+  interface FastifyInstance { audit: Audit }
+}
+
+const AUTH_PREFIX = `${ERROR_PREFIX}_AUTH_`
+const FIELD_NAMES: ReadonlyArray<keyof AuditFields> = ['userId', 'peerId', 'room', 'role', 'code', 'reason', 'provider', 'resumed', 'closeCode', 'ip', 'reqId']
+
+/**
+ * Security-relevant events on their own stream: a child of the app logger tagged `audit: true` with
+ * its own level (AUDIT_LOG_LEVEL), or a separate file (AUDIT_LOG_FILE) for a separate retention policy.
+ */
+export default fp(async (app) => {
+  const { AUDIT_LOG_LEVEL: level, AUDIT_LOG_FILE: file } = app.config
+  let logger: Logger
+  if (file !== undefined) {
+    const destination = pino.destination({ dest: file, append: true, mkdir: true, sync: false })
+    logger = pino({ level, base: { audit: true } }, destination)
+    app.addHook('onClose', async () => { destination.flushSync(); destination.end() })
+  } else {
+    logger = (app.log as Logger).child({ audit: true }, { level })
+  }
+
+  const audit: Audit = (event, fields) => {
+    if (level === 'silent') return
+    const picked: Record<string, unknown> = { event }
+    for (const name of FIELD_NAMES) if (fields[name] !== undefined) picked[name] = fields[name]
+    logger.info(picked, 'audit')
+  }
+  app.decorate('audit', audit)
+
+  app.addHook('onError', async (request, _reply, error) => {
+    const code = (error as { code?: string }).code ?? ''
+    if (code.startsWith(AUTH_PREFIX)) audit('auth.failure', { code, ip: request.ip, reqId: request.id })
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode === 200 && request.routeOptions.url === '/v1/turn/credentials') {
+      audit('turn.issued', { userId: request.identity?.sub, provider: app.config.TURN_PROVIDER, reqId: request.id })
+    }
+  })
+}, { fastify: '5.x', name: 'switchboard-audit' })

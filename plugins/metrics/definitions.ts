@@ -1,0 +1,95 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/**
+ * Every Switchboard metric. Labels are bounded sets (message types, outcomes, error codes, providers,
+ * candidate types): never a room, user or peer id, so cardinality cannot grow with traffic.
+ */
+/** Live sizes read at scrape time; the registry and signaling plugins fill them in. */
+export interface GaugeSources {
+  rooms?: () => number
+  peers?: () => number
+  connections?: () => number
+}
+
+export function createMetrics (sources: GaugeSources = {}) {
+  // One registry per app instance: tests build many apps in one process.
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const m = {
+    registry,
+    sources,
+    wsConnections: new Gauge({
+      name: 'switchboard_ws_connections',
+      help: 'Open signaling WebSocket connections on this instance',
+      registers: [registry],
+      collect () { this.set(sources.connections?.() ?? 0) }
+    }),
+    wsConnectionsTotal: new Counter({ name: 'switchboard_ws_connections_total', help: 'Signaling connections accepted', labelNames: ['resumed'] as const, registers: [registry] }),
+    wsClosesTotal: new Counter({ name: 'switchboard_ws_closes_total', help: 'Signaling connections closed, by close code', labelNames: ['code'] as const, registers: [registry] }),
+    rooms: new Gauge({
+      name: 'switchboard_rooms',
+      help: 'Rooms with at least one peer (as the registry sees them)',
+      registers: [registry],
+      collect () { this.set(sources.rooms?.() ?? 0) }
+    }),
+    peers: new Gauge({
+      name: 'switchboard_peers',
+      help: 'Peer sessions, connected or within their resume grace period',
+      registers: [registry],
+      collect () { this.set(sources.peers?.() ?? 0) }
+    }),
+    messagesTotal: new Counter({
+      name: 'switchboard_messages_total',
+      help: 'Server messages for peers by type and outcome: delivered (to a live socket), queued (peer away, kept for resume), dropped (no such peer)',
+      labelNames: ['type', 'outcome'] as const,
+      registers: [registry]
+    }),
+    refusedTotal: new Counter({ name: 'switchboard_messages_refused_total', help: 'Client messages refused, by error code', labelNames: ['code'] as const, registers: [registry] }),
+    relayLatency: new Histogram({
+      name: 'switchboard_relay_latency_seconds',
+      help: 'Time from receiving a client message to handing it to the recipient\'s connection or queue',
+      labelNames: ['type'] as const,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry]
+    }),
+    slowConsumerTotal: new Counter({ name: 'switchboard_slow_consumer_disconnects_total', help: 'Connections closed because they did not read fast enough', registers: [registry] }),
+    heartbeatTimeoutTotal: new Counter({ name: 'switchboard_heartbeat_timeouts_total', help: 'Connections terminated for missing a heartbeat', registers: [registry] }),
+    sessionsEndedTotal: new Counter({ name: 'switchboard_sessions_ended_total', help: 'Peer sessions ended', labelNames: ['reason'] as const, registers: [registry] }),
+    turnIssuedTotal: new Counter({ name: 'switchboard_turn_credentials_issued_total', help: 'TURN credentials issued', labelNames: ['provider'] as const, registers: [registry] }),
+    turnFailuresTotal: new Counter({ name: 'switchboard_turn_credential_failures_total', help: 'TURN credential requests that failed, by reason code', labelNames: ['provider', 'reason'] as const, registers: [registry] }),
+    jwtRejectionsTotal: new Counter({ name: 'switchboard_jwt_rejections_total', help: 'Requests and upgrades refused by JWT verification, by reason code', labelNames: ['reason'] as const, registers: [registry] }),
+    rateLimitedTotal: new Counter({ name: 'switchboard_rate_limit_rejections_total', help: 'Requests or messages refused by a rate limit', labelNames: ['scope'] as const, registers: [registry] }),
+    callRtt: new Histogram({
+      name: 'switchboard_call_rtt_seconds',
+      help: 'Round-trip time reported by clients for their selected ICE candidate pair',
+      labelNames: ['candidate_type'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2],
+      registers: [registry]
+    }),
+    callJitter: new Histogram({
+      name: 'switchboard_call_jitter_seconds',
+      help: 'Inbound jitter reported by clients',
+      labelNames: ['candidate_type'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2],
+      registers: [registry]
+    }),
+    callPacketLoss: new Histogram({
+      name: 'switchboard_call_packet_loss_ratio',
+      help: 'Inbound packet loss ratio (0-1) reported by clients',
+      labelNames: ['candidate_type'] as const,
+      buckets: [0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+      registers: [registry]
+    }),
+    callBitrate: new Histogram({
+      name: 'switchboard_call_bitrate_bps',
+      help: 'Outbound bitrate reported by clients',
+      labelNames: ['candidate_type'] as const,
+      buckets: [16e3, 32e3, 64e3, 128e3, 256e3, 512e3, 1e6, 2e6, 4e6, 8e6],
+      registers: [registry]
+    }),
+    callReportsTotal: new Counter({ name: 'switchboard_call_quality_reports_total', help: 'Call-quality reports received', labelNames: ['candidate_type'] as const, registers: [registry] })
+  }
+  return m
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

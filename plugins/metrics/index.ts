@@ -1,0 +1,68 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import fp from 'fastify-plugin'
+import { Type } from '@sinclair/typebox'
+import { ERROR_PREFIX } from '../../src/errors.js'
+import { createMetrics, type Metrics } from './definitions.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { metrics: Metrics }
+}
+
+const AUTH_PREFIX = `${ERROR_PREFIX}_AUTH_`
+const TURN_PREFIX = `${ERROR_PREFIX}_TURN_`
+const TURN_ROUTES = new Set(['/v1/turn/credentials', '/v1/turn/rest'])
+
+/** Serves the registry in Prometheus text format, for the main app or a METRICS_PORT listener. */
+export function metricsRequestHandler (metrics: Metrics) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
+      res.writeHead(404).end()
+      return
+    }
+    metrics.registry.metrics().then((body) => {
+      res.writeHead(200, { 'content-type': metrics.registry.contentType })
+      res.end(body)
+    }, () => {
+      res.writeHead(500).end()
+    })
+  }
+}
+
+/**
+ * Prometheus metrics. Capability plugin registered first, so other plugins can count into `app.metrics`;
+ * HTTP outcomes (JWT rejections, TURN issuance and failures, rate limiting) are observed here from hooks,
+ * so the plugins that produce them need no metrics code.
+ */
+export default fp(async (app) => {
+  const metrics = createMetrics()
+  app.decorate('metrics', metrics)
+  const provider = app.config.TURN_PROVIDER
+
+  app.addHook('onError', async (request, _reply, error) => {
+    const code = (error as { code?: string }).code ?? ''
+    if (code.startsWith(AUTH_PREFIX)) metrics.jwtRejectionsTotal.inc({ reason: code })
+    if (TURN_ROUTES.has(request.routeOptions.url ?? '') && !code.startsWith(AUTH_PREFIX) && code !== `${ERROR_PREFIX}_RATE_LIMITED`) {
+      metrics.turnFailuresTotal.inc({ provider, reason: code.startsWith(TURN_PREFIX) || code.startsWith(ERROR_PREFIX) ? code : `${ERROR_PREFIX}_INTERNAL` })
+    }
+  })
+
+  app.addHook('onResponse', async (request, reply) => {
+    if (reply.statusCode === 429) metrics.rateLimitedTotal.inc({ scope: 'http' })
+    if (reply.statusCode === 200 && TURN_ROUTES.has(request.routeOptions.url ?? '')) metrics.turnIssuedTotal.inc({ provider })
+  })
+
+  // With METRICS_PORT, server.ts serves them on that port and they stay off the public one.
+  if (app.config.METRICS_ENABLED && app.config.METRICS_PORT === undefined) {
+    app.get('/metrics', {
+      schema: {
+        tags: ['operations'],
+        summary: 'Prometheus metrics (text exposition format)',
+        produces: ['text/plain'],
+        response: { 200: Type.String() }
+      }
+    }, async (_request, reply) => {
+      void reply.type(metrics.registry.contentType)
+      return metrics.registry.metrics()
+    })
+  }
+}, { fastify: '5.x', name: 'switchboard-metrics' })
