@@ -1,3 +1,73 @@
 import fp from 'fastify-plugin'
-// Placeholder replaced by the auth implementation.
-export default fp(async () => {}, { fastify: '5.x', name: 'switchboard-auth' })
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { list } from '../../src/config.js'
+import { devTokenRoutes } from './dev-token.js'
+import { authError, isAuthError } from './errors.js'
+import { extractToken, isWebSocketUpgrade } from './extract.js'
+import { resolveKeySetup } from './keys.js'
+import { createVerifier } from './verifier.js'
+import type { Auth, Identity } from './types.js'
+
+export type { Auth, AuthMode, Identity, RoomGrant } from './types.js'
+export { grantFor } from './claims.js'
+export { extractToken, SIGNALING_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX, ACCESS_TOKEN_QUERY } from './extract.js'
+export { authError, isAuthError, type AuthError, type AuthReason } from './errors.js'
+
+declare module 'fastify' {
+  interface FastifyInstance { auth: Auth }
+  interface FastifyRequest {
+    /** Set by app.auth.authenticate; null on routes that do not authenticate. */
+    identity: Identity | null
+  }
+}
+
+async function auth (app: FastifyInstance): Promise<void> {
+  const config = app.config
+  const log = app.log.child({ component: 'auth' })
+  const keys = resolveKeySetup(config, log)
+  const audience = list(config.JWT_AUDIENCE)
+  const verify = createVerifier({
+    keys,
+    issuer: config.JWT_ISSUER,
+    audience,
+    clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
+    log
+  })
+
+  async function authenticate (request: FastifyRequest): Promise<void> {
+    try {
+      // Query and subprotocol tokens only count on WebSocket upgrades, where browsers have no header.
+      const token = extractToken(request, isWebSocketUpgrade(request))
+      if (token === undefined) throw authError('TOKEN_MISSING')
+      request.identity = await verify(token)
+    } catch (err) {
+      // An event, not a dump: the reason code (request id comes with request.log) and a verified sub at most.
+      if (isAuthError(err)) {
+        request.log.info({ event: 'auth_failed', code: err.code, ...(err.sub !== undefined && { sub: err.sub }) }, 'authentication failed')
+      }
+      throw err
+    }
+  }
+
+  app.decorate('auth', { verify, extractToken, authenticate, mode: keys.mode, algorithms: keys.algorithms } satisfies Auth)
+  app.decorateRequest('identity', null)
+  log.info({ mode: keys.mode, algorithms: keys.algorithms }, 'token verification configured')
+
+  if (keys.mode === 'jwks') {
+    const { jwks } = keys
+    // Not awaited: a slow IdP must not delay start; the first request shares the in-flight fetch.
+    app.addHook('onReady', async () => { void jwks.prefetch() })
+  }
+
+  if (keys.mode === 'development') {
+    log.warn('no JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL set: using a random development secret and enabling POST /v1/dev/token; anyone who can reach this server can mint tokens')
+    await app.register(devTokenRoutes, {
+      prefix: '/v1/dev',
+      secret: keys.secret,
+      issuer: config.JWT_ISSUER,
+      audience: audience[0]
+    })
+  }
+}
+
+export default fp(auth, { fastify: '5.x', name: 'switchboard-auth' })

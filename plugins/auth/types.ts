@@ -18,8 +18,14 @@ export interface Identity {
   exp: number
 }
 
+/** How tokens are verified: JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL, or a generated development secret. */
+export type AuthMode = 'secret' | 'public-key' | 'jwks' | 'development'
+
 /** What the auth plugin exposes on the Fastify instance. */
 export interface Auth {
+  readonly mode: AuthMode
+  /** The algorithms a token may be signed with (derived from the key type, narrowed by JWT_ALGORITHMS). */
+  readonly algorithms: readonly string[]
   /** Verifies a raw JWT; rejects with an AuthError (statusCode 401, code SWB_AUTH_*). Usable before a WebSocket upgrade. */
   verify (token: string): Promise<Identity>
   /**

@@ -1,0 +1,85 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { TypeCompiler } from '@sinclair/typebox/compiler'
+import type { Identity, RoomGrant } from './types.js'
+
+// Printable text only: these values end up in logs and registry keys, so no control characters.
+const PRINTABLE = '^[^\\u0000-\\u001f\\u007f]+$'
+
+export const SubSchema = Type.String({ minLength: 1, maxLength: 128, pattern: PRINTABLE, description: 'User id' })
+export const NameSchema = Type.String({ minLength: 1, maxLength: 256, pattern: PRINTABLE, description: 'Display name' })
+export const RoleSchema = Type.String({ minLength: 1, maxLength: 64, pattern: PRINTABLE, description: 'Role, e.g. host or guest' })
+export const RoomPatternSchema = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: PRINTABLE,
+  description: 'Exact room name, or a prefix ending in * (e.g. clinic-42/*); * alone means any room'
+})
+
+/** One entry of the `rooms` claim: a bare room (pattern) or `{ room, role? }`. */
+export const RoomGrantClaimSchema = Type.Union([
+  RoomPatternSchema,
+  Type.Object({ room: RoomPatternSchema, role: Type.Optional(RoleSchema) })
+])
+export const RoomsClaimSchema = Type.Array(RoomGrantClaimSchema, { maxItems: 256 })
+
+/**
+ * The claims Switchboard reads. Other claims are allowed (IdPs add many) and ignored.
+ * `exp` presence and the time checks are enforced by jose before this schema runs.
+ */
+export const ClaimsSchema = Type.Object({
+  sub: SubSchema,
+  exp: Type.Number(),
+  name: Type.Optional(NameSchema),
+  role: Type.Optional(RoleSchema),
+  rooms: Type.Optional(RoomsClaimSchema)
+})
+export type Claims = Static<typeof ClaimsSchema>
+export type RoomsClaim = Static<typeof RoomsClaimSchema>
+
+// Compiled once at module load; verify() runs on every request and socket.
+const claimsCheck = TypeCompiler.Compile(ClaimsSchema)
+
+export function validClaims (payload: unknown): payload is Claims {
+  return claimsCheck.Check(payload)
+}
+
+export function normaliseRooms (rooms: RoomsClaim): RoomGrant[] {
+  return rooms.map((entry) => {
+    if (typeof entry === 'string') return { room: entry }
+    return entry.role === undefined ? { room: entry.room } : { room: entry.room, role: entry.role }
+  })
+}
+
+/** Picks the fields of a validated claims set that make up an Identity (nothing else is kept). */
+export function identityFromClaims (claims: Claims): Identity {
+  const identity: Identity = { sub: claims.sub, exp: claims.exp }
+  if (claims.name !== undefined) identity.name = claims.name
+  if (claims.role !== undefined) identity.role = claims.role
+  if (claims.rooms !== undefined) identity.rooms = normaliseRooms(claims.rooms)
+  return identity
+}
+
+/**
+ * The grant that admits `identity` to `room`, or undefined when none does.
+ * An exact grant wins over a prefix (`clinic-42/*`), a longer prefix over a shorter one, and `*` matches
+ * any room. A token without a `rooms` claim is unrestricted. The returned role falls back to the
+ * identity's global role when the grant names none.
+ */
+export function grantFor (identity: Pick<Identity, 'role' | 'rooms'>, room: string): RoomGrant | undefined {
+  const withRole = (grant: RoomGrant): RoomGrant => {
+    const role = grant.role ?? identity.role
+    return role === undefined ? { room: grant.room } : { room: grant.room, role }
+  }
+  if (identity.rooms === undefined) return withRole({ room })
+
+  const exact = identity.rooms.find((g) => g.room === room)
+  if (exact) return withRole(exact)
+
+  let best: RoomGrant | undefined
+  for (const grant of identity.rooms) {
+    if (!grant.room.endsWith('*')) continue
+    const prefix = grant.room.slice(0, -1)
+    if (room.startsWith(prefix) && (best === undefined || grant.room.length > best.room.length)) best = grant
+  }
+  return best && withRole(best)
+}
