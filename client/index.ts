@@ -1,0 +1,40 @@
+/**
+ * Switchboard signaling client (browsers and Node 20+, ESM, no dependencies).
+ *
+ *   import { SwitchboardClient } from './client/index.js'
+ *   const client = new SwitchboardClient({ url: 'https://signal.example.com', token: () => fetchMyJwt() })
+ *   const welcome = await client.connect()
+ *   client.on('offer', (msg) => { ... msg.from, msg.sdp ... })
+ *   await client.join('consult-42')
+ *
+ * Protocol types come from the server's schemas as type-only imports: nothing of the server is bundled.
+ */
+export {
+  SwitchboardClient,
+  type ClientState,
+  type CloseEvent,
+  type DroppedEvent,
+  type IceCandidate,
+  type JoinedMessage,
+  type LeftMessage,
+  type LifecycleEvents,
+  type OpenEvent,
+  type PeerMeta,
+  type ReconnectingEvent,
+  type ServerEvents,
+  type SessionLostEvent,
+  type StateEvent,
+  type SwitchboardClientOptions,
+  type SwitchboardEvents,
+  type TokenSource,
+  type WelcomeMessage
+} from './client.js'
+export { SwitchboardError, ClientErrorCode, type SwitchboardErrorDetails } from './errors.js'
+export { DEFAULT_RECONNECT, backoffDelay, type ReconnectOptions } from './backoff.js'
+export { CloseCode, REPLAYED_TYPES, SUBPROTOCOL, reconnectableClose } from './protocol.js'
+export { endpoints, type Endpoints } from './urls.js'
+export type { IceServersResult, PreflightResult } from './http.js'
+export type { SocketConstructor, SocketLike } from './transport.js'
+export type {
+  ClientMessage, ClientMessageOf, ClientMessageType, ServerMessage, ServerMessageOf, ServerMessageType, PeerInfo, ConnectionLimits
+} from '../plugins/signaling/messages.js'
