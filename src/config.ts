@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envSchema } from 'env-schema'
 import { turnConfigProblem } from '../plugins/turn/config-check.js'
+import { redisConfigProblem } from '../plugins/registry/redis-config.js'
 
 /**
  * Every environment variable the service reads. The README's configuration table mirrors this schema,
@@ -60,10 +61,28 @@ export const ConfigSchema = Type.Object({
   RECONNECT_JITTER_MS: Type.Integer({ default: 5000, minimum: 0, maximum: 600000, description: 'Spread of reconnects after a drain' }),
   TOKEN_EXPIRY_WARNING_SECONDS: Type.Integer({ default: 60, minimum: 0, maximum: 3600 }),
 
+  DEMO_ENABLED: Type.Optional(Type.Boolean({ description: 'Serve the demo call page at /demo/; unset = on unless NODE_ENV=production' })),
   METRICS_ENABLED: Type.Boolean({ default: true, description: 'Serve Prometheus metrics at GET /metrics' }),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Serve /metrics on this port only (not on PORT)' })),
   AUDIT_LOG_LEVEL: Type.Union(['info', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'silent turns the audit stream off' }),
-  AUDIT_LOG_FILE: Type.Optional(Type.String({ minLength: 1, description: 'Append audit events to this file instead of stdout' }))
+  AUDIT_LOG_FILE: Type.Optional(Type.String({ minLength: 1, description: 'Append audit events to this file instead of stdout' })),
+
+  // Shared room registry (docs/redis.md). Without REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES it is in memory (one instance).
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://', description: 'redis:// or rediss:// (TLS) URL of a single Redis server, with user:password if it needs them' })),
+  REDIS_SENTINELS: Type.Optional(Type.String({ minLength: 1, description: 'Comma-separated host:port of Redis Sentinels (with REDIS_SENTINEL_NAME)' })),
+  REDIS_SENTINEL_NAME: Type.Optional(Type.String({ minLength: 1, description: 'Name of the master the Sentinels monitor' })),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Password of the Sentinels themselves, if they need one' })),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ minLength: 1, description: 'Comma-separated host:port seed nodes of a Redis Cluster' })),
+  REDIS_USERNAME: Type.Optional(Type.String({ minLength: 1, description: 'ACL user for Redis (overrides one in REDIS_URL)' })),
+  REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1, description: 'Password for Redis (overrides one in REDIS_URL)' })),
+  REDIS_TLS: Type.Boolean({ default: false, description: 'TLS to Sentinel-managed or Cluster nodes (REDIS_URL uses rediss://)' }),
+  REDIS_TLS_CA_FILE: Type.Optional(Type.String({ minLength: 1, description: 'PEM CA bundle that signed the Redis server certificates' })),
+  REDIS_KEY_PREFIX: Type.String({ default: 'swb:', pattern: '^[A-Za-z0-9:._-]{0,64}$', description: 'Prefix of every Redis key and channel, so deployments can share one Redis' }),
+  INSTANCE_ID: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,64}$', description: 'Readable instance name (e.g. the pod name); a per-process suffix keeps it unique' })),
+  REDIS_INSTANCE_TTL_SECONDS: Type.Number({ default: 5, minimum: 0.5, maximum: 120, description: 'Liveness key TTL: an instance silent this long is dead' }),
+  REDIS_REAP_INTERVAL_SECONDS: Type.Number({ default: 2, minimum: 0.1, maximum: 60, description: 'How often each instance looks for dead instances' }),
+  REDIS_COMMAND_TIMEOUT_MS: Type.Integer({ default: 1000, minimum: 50, maximum: 60000, description: 'A Redis command slower than this fails (SWB_REGISTRY_UNAVAILABLE)' }),
+  REDIS_CONNECT_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100, maximum: 300000, description: 'Startup fails if Redis is not reachable within this time' })
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -105,6 +124,8 @@ export function checkConfig (config: Config): void {
   if (production && keyModes === 0) {
     throw new ConfigError('NODE_ENV=production needs JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL (no development secret in production)')
   }
+  const redisProblem = redisConfigProblem(config)
+  if (redisProblem !== undefined) throw new ConfigError(redisProblem)
   const turnProblem = turnConfigProblem(config)
   if (turnProblem !== undefined) throw new ConfigError(turnProblem)
   switch (config.TURN_PROVIDER) {
