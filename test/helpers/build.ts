@@ -34,7 +34,7 @@ export function captureLogs (): { stream: Writable, logs: CapturedLogs } {
 /** Like build(), with every log line captured (level trace unless overridden). */
 export async function buildWithLogs (t: Teardown, overrides: Partial<Config> = {}): Promise<{ app: FastifyInstance, logs: CapturedLogs }> {
   const { stream, logs } = captureLogs()
-  const config = testConfig({ LOG_LEVEL: 'trace', ...overrides })
+  const config = testConfig({ LOG_LEVEL: 'trace', AUDIT_LOG_LEVEL: 'info', ...overrides })
   checkConfig(config)
   const app = await buildApp(config, { logStream: stream })
   t.teardown(() => app.close())

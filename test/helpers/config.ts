@@ -6,6 +6,8 @@ export function testConfig (overrides: Partial<Config> = {}): Config {
   const base = Value.Default(ConfigSchema, {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
+    // The audit stream has its own level; tests that assert on it turn it back on.
+    AUDIT_LOG_LEVEL: 'silent',
     HOST: '127.0.0.1',
     PORT: 0,
     JWT_SECRET: TEST_JWT_SECRET,

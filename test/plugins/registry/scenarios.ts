@@ -1,0 +1,263 @@
+import type { Test } from 'tap'
+import type { PeerInfo } from '../../../plugins/signaling/messages.js'
+import type { RegistryLimits, RoomRegistry, Sink } from '../../../plugins/registry/types.js'
+
+/**
+ * Builds a fresh, empty registry honouring `limits` (replay buffer bounds). A shared backend must
+ * give each call its own namespace (or flush it), since the scenarios reuse peer and room names.
+ */
+export type RegistryFactory = (limits: RegistryLimits) => Promise<RoomRegistry>
+
+const ROOMY: RegistryLimits = { bufferMessages: 1000, bufferBytes: 1024 * 1024 }
+const JOIN_LIMITS = { capacity: 2, maxRoomsPerPeer: 2 }
+
+/** A sink that records what it is pushed. */
+function recordingSink (): Sink & { pushed: Array<{ json: string, seq: number }> } {
+  const pushed: Array<{ json: string, seq: number }> = []
+  return { pushed, push (json, seq) { pushed.push({ json, seq }) } }
+}
+
+/** A shared registry pushes to sinks asynchronously (through pub/sub): wait for it, briefly. */
+async function eventually (check: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 5))
+  }
+}
+
+const member = (peerId: string, userId = `user-of-${peerId}`): PeerInfo => ({ peerId, userId })
+const body = (n: number | string): string => JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })
+
+/**
+ * The behaviour every RoomRegistry must have, run against any backend: the memory registry's test
+ * calls it, and so will the Redis registry's (the LiveKit `test/scenarios.go` pattern).
+ */
+export function registryScenarios (t: Test, factory: RegistryFactory): void {
+  async function fresh (t: Test, limits: RegistryLimits = ROOMY): Promise<RoomRegistry> {
+    const registry = await factory(limits)
+    t.teardown(async () => registry.close())
+    return registry
+  }
+
+  /** A session with a peer id, its user and a resume token hash derived from the id. */
+  async function session (registry: RoomRegistry, peerId: string, userId = `user-of-${peerId}`): Promise<void> {
+    await registry.createSession(peerId, userId, `hash-${peerId}`)
+  }
+
+  t.test('connections: counted per user, capped atomically, released', async (t) => {
+    const registry = await fresh(t)
+    t.equal(await registry.connectionCount('u'), 0)
+    t.equal(await registry.acquireConnection('u', 2), true)
+    t.equal(await registry.acquireConnection('u', 2), true)
+    t.equal(await registry.acquireConnection('u', 2), false, 'the third is refused')
+    t.equal(await registry.connectionCount('u'), 2, 'a refusal changes nothing')
+    t.equal(await registry.acquireConnection('other', 2), true, 'users are counted apart')
+    await registry.releaseConnection('u')
+    t.equal(await registry.connectionCount('u'), 1)
+    t.equal(await registry.acquireConnection('u', 2), true)
+    await registry.releaseConnection('u')
+    await registry.releaseConnection('u')
+    await registry.releaseConnection('u') // one too many
+    t.equal(await registry.connectionCount('u'), 0, 'never below zero')
+    t.equal(await registry.acquireConnection('u', 1), true, 'an extra release does not grant an extra slot')
+    t.equal(await registry.acquireConnection('u', 1), false)
+
+    const results = await Promise.all(Array.from({ length: 10 }, async () => registry.acquireConnection('burst', 3)))
+    t.equal(results.filter(Boolean).length, 3, 'concurrent acquires never exceed the cap')
+    t.equal(await registry.connectionCount('burst'), 3)
+  })
+
+  t.test('sessions: found by resume token hash, rotated, and remembered as ended', async (t) => {
+    const registry = await fresh(t)
+    t.equal(await registry.findSession('hash-nobody'), undefined)
+    await session(registry, 'p1', 'alice')
+    t.same(await registry.findSession('hash-p1'), { peerId: 'p1', userId: 'alice', seq: 0, rooms: [] })
+
+    await registry.rotateResumeToken('p1', 'hash-p1-next')
+    t.equal(await registry.findSession('hash-p1'), undefined, 'the old hash no longer finds it')
+    t.match(await registry.findSession('hash-p1-next'), { peerId: 'p1', userId: 'alice' })
+    await registry.rotateResumeToken('nobody', 'hash-x') // unknown peer: no effect, no throw
+    t.equal(await registry.findSession('hash-x'), undefined)
+
+    await registry.join('r1', member('p1', 'alice'), JOIN_LIMITS)
+    await registry.deliver('p1', body(1))
+    t.same(await registry.findSession('hash-p1-next'), { peerId: 'p1', userId: 'alice', seq: 1, rooms: ['r1'] })
+
+    t.same(await registry.deleteSession('p1'), ['r1'], 'deleting returns the rooms it was in')
+    t.equal(await registry.findSession('hash-p1-next'), 'ended', 'its last token reads as ended')
+    t.same(await registry.deleteSession('p1'), [], 'deleting twice is harmless')
+    t.equal(await registry.deliver('p1', body(2)), 'dropped', 'an ended session receives nothing')
+  })
+
+  t.test('join: capacity, idempotence, rooms per peer, unknown peers', async (t) => {
+    const registry = await fresh(t)
+    for (const p of ['a', 'b', 'c']) await session(registry, p)
+    t.same(await registry.join('r', member('a'), JOIN_LIMITS), { ok: true, peers: [], alreadyJoined: false })
+    t.same(await registry.join('r', member('b'), JOIN_LIMITS), { ok: true, peers: [member('a')], alreadyJoined: false })
+    t.same(await registry.join('r', member('c'), JOIN_LIMITS), { ok: false, reason: 'full' })
+    t.same(await registry.join('r', member('a'), JOIN_LIMITS), { ok: true, peers: [member('b')], alreadyJoined: true }, 'a member joining again')
+    t.same(await registry.join('r', member('ghost'), JOIN_LIMITS), { ok: false, reason: 'unknown-peer' })
+
+    t.match(await registry.join('r2', member('a'), JOIN_LIMITS), { ok: true })
+    t.same(await registry.join('r3', member('a'), JOIN_LIMITS), { ok: false, reason: 'too-many-rooms' })
+    t.same(await registry.members('r3'), [], 'a refused join leaves no trace')
+
+    t.equal(await registry.isMember('r', 'a'), true)
+    t.equal(await registry.isMember('r', 'c'), false)
+    t.equal(await registry.isMember('nowhere', 'a'), false)
+    t.same((await registry.members('r')).map((m) => m.peerId).sort(), ['a', 'b'])
+    t.same(await registry.members('nowhere'), [])
+  })
+
+  t.test('join keeps the member info (role, meta) it was given', async (t) => {
+    const registry = await fresh(t)
+    await session(registry, 'a')
+    await session(registry, 'b')
+    const withInfo: PeerInfo = { peerId: 'a', userId: 'dr', role: 'host', meta: { name: 'Dr A', tags: ['x'] } }
+    await registry.join('r', withInfo, JOIN_LIMITS)
+    t.same(await registry.join('r', member('b'), JOIN_LIMITS), { ok: true, peers: [withInfo], alreadyJoined: false })
+    t.same((await registry.members('r')).find((m) => m.peerId === 'a'), withInfo)
+  })
+
+  t.test('join is atomic: 20 concurrent joins to a room of 2 admit exactly 2', async (t) => {
+    const registry = await fresh(t)
+    const ids = Array.from({ length: 20 }, (_, i) => `p${i}`)
+    for (const id of ids) await session(registry, id)
+    const outcomes = await Promise.all(ids.map(async (id) => registry.join('hot', member(id), JOIN_LIMITS)))
+    t.equal(outcomes.filter((o) => o.ok).length, 2)
+    t.ok(outcomes.filter((o) => !o.ok).every((o) => !o.ok && o.reason === 'full'))
+    t.equal((await registry.members('hot')).length, 2)
+  })
+
+  t.test('rooms per peer is atomic too: concurrent joins of one peer to many rooms', async (t) => {
+    const registry = await fresh(t)
+    await session(registry, 'p')
+    const outcomes = await Promise.all(Array.from({ length: 10 }, async (_, i) => registry.join(`room-${i}`, member('p'), JOIN_LIMITS)))
+    t.equal(outcomes.filter((o) => o.ok).length, 2)
+    t.equal((await registry.findSession('hash-p') as { rooms: string[] }).rooms.length, 2)
+  })
+
+  t.test('leave: frees the place, reports whether the peer was there', async (t) => {
+    const registry = await fresh(t)
+    for (const p of ['a', 'b', 'c']) await session(registry, p)
+    await registry.join('r', member('a'), JOIN_LIMITS)
+    await registry.join('r', member('b'), JOIN_LIMITS)
+    t.equal(await registry.leave('r', 'a'), true)
+    t.equal(await registry.leave('r', 'a'), false, 'not there any more')
+    t.equal(await registry.leave('elsewhere', 'b'), false)
+    t.match(await registry.join('r', member('c'), JOIN_LIMITS), { ok: true }, 'its place is free')
+    t.same((await registry.findSession('hash-a') as { rooms: string[] }).rooms, [], 'the peer no longer lists the room')
+    t.match(await registry.join('r2', member('a'), JOIN_LIMITS), { ok: true })
+    t.match(await registry.join('r3', member('a'), JOIN_LIMITS), { ok: true }, 'and its room count went down')
+  })
+
+  t.test('deleteSession takes the peer out of all its rooms; empty rooms disappear', async (t) => {
+    const registry = await fresh(t)
+    for (const p of ['a', 'b']) await session(registry, p)
+    await registry.join('r1', member('a'), JOIN_LIMITS)
+    await registry.join('r2', member('a'), JOIN_LIMITS)
+    await registry.join('r2', member('b'), JOIN_LIMITS)
+    t.same((await registry.deleteSession('a')).sort(), ['r1', 'r2'])
+    t.same(await registry.members('r1'), [])
+    t.same((await registry.members('r2')).map((m) => m.peerId), ['b'])
+    t.equal(await registry.isMember('r1', 'a'), false)
+  })
+
+  t.test('deliver: per-peer consecutive seq, stamped into the JSON, pushed to the attached sink', async (t) => {
+    const registry = await fresh(t)
+    await session(registry, 'a')
+    await session(registry, 'b')
+    t.equal(await registry.deliver('a', body('queued')), 'queued', 'no sink: kept for replay')
+    const sink = recordingSink()
+    registry.attach('a', sink)
+    t.equal(await registry.deliver('a', body('live')), 'delivered')
+    t.equal(await registry.deliver('b', body('to b')), 'queued', 'b has its own sequence')
+    t.equal(await registry.deliver('nobody', body('x')), 'dropped')
+
+    await eventually(() => sink.pushed.length === 1, 'the live message to reach the sink')
+    t.same(sink.pushed.map((p) => p.seq), [2], 'only what was delivered while attached is pushed')
+    const pushed = sink.pushed[0]
+    t.same(JSON.parse(pushed?.json ?? '{}'), { seq: 2, type: 'message', room: 'r', from: 'x', data: 'live' })
+    const forB = await registry.replay('b', 0)
+    t.same(forB.ok ? forB.messages.map((m) => m.seq) : forB, [1])
+
+    // Detaching another sink is a no-op: a replaced connection must not unplug its successor.
+    const stale = recordingSink()
+    registry.detach('a', stale)
+    t.equal(await registry.deliver('a', body('still live')), 'delivered')
+    await eventually(() => sink.pushed.length === 2, 'the second live message')
+    registry.detach('a', sink)
+    t.equal(await registry.deliver('a', body('after detach')), 'queued')
+
+    // A new sink replaces the old one.
+    const next = recordingSink()
+    registry.attach('a', sink)
+    registry.attach('a', next)
+    await registry.deliver('a', body('to the new sink'))
+    await eventually(() => next.pushed.some((p) => p.seq === 5), 'the new sink to get seq 5')
+    t.same(sink.pushed.map((p) => p.seq), [2, 3], 'the old sink got nothing after it was detached or replaced')
+    t.same(stale.pushed, [])
+  })
+
+  t.test('replay: everything after lastSeq, in order; bad seq and unknown peers refused', async (t) => {
+    const registry = await fresh(t)
+    await session(registry, 'a')
+    for (let i = 1; i <= 5; i++) await registry.deliver('a', body(i))
+    const all = await registry.replay('a', 0)
+    t.ok(all.ok)
+    if (!all.ok) return
+    t.same(all.messages.map((m) => m.seq), [1, 2, 3, 4, 5])
+    t.same(all.messages.map((m) => (JSON.parse(m.json) as { data: number }).data), [1, 2, 3, 4, 5])
+    t.ok(all.messages.every((m) => (JSON.parse(m.json) as { seq: number }).seq === m.seq), 'the JSON carries the same seq')
+    t.same(await registry.replay('a', 3).then((r) => r.ok ? r.messages.map((m) => m.seq) : r), [4, 5])
+    t.same(await registry.replay('a', 5).then((r) => r.ok ? r.messages : r), [], 'nothing missed')
+    t.same(await registry.replay('a', 6), { ok: false, reason: 'bad-seq' })
+    t.same(await registry.replay('nobody', 0), { ok: false, reason: 'unknown-peer' })
+  })
+
+  t.test('replay buffer bounded by message count: the oldest go, and replaying from before them is overflow', async (t) => {
+    const registry = await fresh(t, { bufferMessages: 3, bufferBytes: 1024 * 1024 })
+    await session(registry, 'a')
+    for (let i = 1; i <= 5; i++) await registry.deliver('a', body(i))
+    t.same(await registry.replay('a', 0), { ok: false, reason: 'overflow' })
+    t.same(await registry.replay('a', 1), { ok: false, reason: 'overflow' })
+    t.same(await registry.replay('a', 2).then((r) => r.ok ? r.messages.map((m) => m.seq) : r), [3, 4, 5], 'from the last evicted seq is whole')
+    t.equal((await registry.findSession('hash-a') as { seq: number }).seq, 5, 'eviction does not rewind seq')
+  })
+
+  t.test('replay buffer bounded by bytes', async (t) => {
+    const registry = await fresh(t, { bufferMessages: 1000, bufferBytes: 1024 })
+    await session(registry, 'a')
+    const big = 'x'.repeat(400)
+    for (let i = 1; i <= 4; i++) await registry.deliver('a', body(`${i}${big}`))
+    const kept = await registry.replay('a', 2)
+    t.ok(kept.ok, 'the newest two (about 900 bytes) are kept')
+    if (kept.ok) t.same(kept.messages.map((m) => m.seq), [3, 4])
+    t.same(await registry.replay('a', 1), { ok: false, reason: 'overflow' })
+  })
+
+  t.test('ack frees the buffer up to seq; a replay from before the ack is overflow, never a silent gap', async (t) => {
+    const registry = await fresh(t, { bufferMessages: 3, bufferBytes: 1024 * 1024 })
+    await session(registry, 'a')
+    for (let i = 1; i <= 3; i++) await registry.deliver('a', body(i))
+    await registry.ack('a', 2)
+    t.same(await registry.replay('a', 2).then((r) => r.ok ? r.messages.map((m) => m.seq) : r), [3])
+    t.same(await registry.replay('a', 1), { ok: false, reason: 'overflow' })
+    // The freed room is usable: three more fit without evicting seq 3.
+    await registry.deliver('a', body(4))
+    await registry.deliver('a', body(5))
+    t.same(await registry.replay('a', 2).then((r) => r.ok ? r.messages.map((m) => m.seq) : r), [3, 4, 5])
+    await registry.ack('a', 100) // beyond the end: everything is acknowledged, seq is unchanged
+    t.same(await registry.replay('a', 5).then((r) => r.ok ? r.messages : r), [])
+    t.equal((await registry.findSession('hash-a') as { seq: number }).seq, 5)
+    await registry.ack('nobody', 1) // unknown peer: no throw
+  })
+
+  t.test('healthy and close', async (t) => {
+    const registry = await factory(ROOMY)
+    t.match(await registry.healthy(), { ok: true })
+    t.type(registry.kind, 'string')
+    await registry.close()
+  })
+}

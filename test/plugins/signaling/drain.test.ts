@@ -1,0 +1,99 @@
+import t from 'tap'
+import { pair, signalingServer } from './harness.js'
+import { build, listen } from '../../helpers/build.js'
+import { signTestToken } from '../../helpers/tokens.js'
+import { WsPeer, until } from '../../helpers/ws-peer.js'
+
+const JITTER = 400
+
+t.test('drain: ready 503 at once, joins refused, clients told to reconnect, resume still works, the rest closed 1001 at the deadline', async (t) => {
+  const h = await signalingServer(t, { RECONNECT_JITTER_MS: JITTER, RESUME_GRACE_SECONDS: 3600 })
+  const [a, b] = await pair(h, 'r')
+  const idle = await h.connect('idle')
+  t.equal((await h.app.inject('/health/ready')).statusCode, 200)
+
+  const deadlineMs = 800
+  const started = Date.now()
+  const drained = h.app.signaling.drain(deadlineMs)
+
+  const ready = await h.app.inject('/health/ready')
+  t.equal(ready.statusCode, 503, 'readiness fails at once')
+  t.match(ready.json(), { status: 'not-ready', draining: true })
+  const preflight = await h.app.inject({ url: '/v1/signal/preflight', headers: { authorization: `Bearer ${await h.token('new')}` } })
+  t.equal(preflight.statusCode, 503)
+  t.match(preflight.json(), { code: 'SWB_DRAINING' })
+
+  for (const p of [a, b, idle]) {
+    const reconnect = await p.next('reconnect')
+    t.match(reconnect, { type: 'reconnect', reason: 'draining' })
+    t.ok(Number.isInteger(reconnect.afterMs) && (reconnect.afterMs as number) >= 0 && (reconnect.afterMs as number) <= JITTER, `afterMs ${String(reconnect.afterMs)} within [0, ${JITTER}]`)
+    t.equal(reconnect.seq, p.lastSeq, 'transient: carries the current seq')
+  }
+
+  idle.send({ type: 'join', id: 'late-join', room: 'r2' })
+  t.match(await idle.errorFor('late-join'), { code: 'SWB_DRAINING' })
+
+  // Calls in progress carry on until the client moves.
+  a.send({ type: 'offer', room: 'r', to: b.peerId, sdp: 'v=0 during drain' })
+  t.match(await b.next('offer'), { sdp: 'v=0 during drain' })
+
+  // A client whose network blips during the drain can still resume here.
+  a.drop()
+  await a.closed
+  const resumed = h.track(await WsPeer.resume(h.base, await h.token('doctor'), a))
+  t.match(resumed.welcome, { resumed: true, peerId: a.peerId, rooms: ['r'] })
+  t.match(await resumed.next('reconnect'), { reason: 'draining' }, 'and is told to move on as well')
+  resumed.send({ type: 'answer', room: 'r', to: b.peerId, sdp: 'v=0 after resume' })
+  t.match(await b.next('answer'), { from: a.peerId })
+
+  const codes = await Promise.all([b, idle, resumed].map(async (p) => p.waitClosed(deadlineMs + 1500)))
+  t.same(codes, [1001, 1001, 1001], 'whoever is left is closed with 1001 (going away)')
+  const elapsed = Date.now() - started
+  t.ok(elapsed >= deadlineMs - 60, `not before the deadline (${elapsed} ms)`)
+  await drained
+  t.ok(Date.now() - started < deadlineMs + 1500, 'drain() returns soon after the deadline')
+  t.same(b.ofType('peer-left'), [], 'a drain is not a goodbye: nobody was told a peer left')
+})
+
+t.test('drain returns as soon as every client has moved on', async (t) => {
+  const h = await signalingServer(t, { RECONNECT_JITTER_MS: 0 })
+  const peers = await Promise.all(['a', 'b', 'c'].map(async (u) => h.connect(u)))
+  const started = Date.now()
+  const drained = h.app.signaling.drain(10_000)
+  for (const p of peers) {
+    t.match(await p.next('reconnect'), { afterMs: 0 }, 'RECONNECT_JITTER_MS=0: reconnect at once')
+    // A client that means to resume elsewhere must not close with 1000 (that ends its session).
+    p.close(4000)
+  }
+  await drained
+  t.ok(Date.now() - started < 2000, `drained in ${Date.now() - started} ms, not at the 10 s deadline`)
+})
+
+t.test('a second drain() call is harmless', async (t) => {
+  const h = await signalingServer(t, { RECONNECT_JITTER_MS: 0 })
+  const p = await h.connect('a')
+  const first = h.app.signaling.drain(300)
+  await h.app.signaling.drain(300)
+  await first
+  t.equal(p.ofType('reconnect').length, 1, 'one reconnect only')
+  t.equal(await p.waitClosed(), 1001)
+})
+
+t.test('app.close() closes every socket with 1001', async (t) => {
+  const app = await build(t)
+  const base = await listen(app)
+  const peers = await Promise.all(['a', 'b'].map(async (u) => WsPeer.connect(base, await signTestToken({ sub: u }))))
+  const paused = await WsPeer.connect(base, await signTestToken({ sub: 'unresponsive' }))
+  t.teardown(() => { for (const p of [...peers, paused]) p.drop() })
+  peers[0]?.send({ type: 'join', room: 'r' })
+  await peers[0]?.next('joined')
+  paused.socket.pause() // never answers the closing handshake
+
+  const started = Date.now()
+  await app.close()
+  t.ok(Date.now() - started < 3000, `app.close() finished in ${Date.now() - started} ms even with an unresponsive client`)
+  for (const p of peers) t.equal(await p.waitClosed(), 1001)
+  paused.socket.resume()
+  await paused.waitClosed()
+  await until(() => app.signaling.hub.connections.size === 0, 'every connection to be released')
+})

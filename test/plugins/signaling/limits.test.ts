@@ -1,0 +1,117 @@
+import t from 'tap'
+import type { Test } from 'tap'
+import { pair, signalingServer, type Harness } from './harness.js'
+import { WsPeer } from '../../helpers/ws-peer.js'
+
+/** Another pair, in another room, still relays: one client's abuse never takes the server down. */
+async function stillServing (t: Test, h: Harness, room: string): Promise<void> {
+  const [x, y] = await pair(h, room, [`${room}-x`, `${room}-y`])
+  x.send({ type: 'offer', room, to: y.peerId, sdp: 'v=0 still serving' })
+  t.match(await y.next('offer'), { from: x.peerId, sdp: 'v=0 still serving' }, 'another pair still relays')
+}
+
+t.test('message size: over WS_MAX_MESSAGE_BYTES is refused, over twice that closes 1009; others are unaffected', async (t) => {
+  const h = await signalingServer(t, { WS_MAX_MESSAGE_BYTES: 4096 })
+  const [a, b] = await pair(h, 'r')
+  t.equal((a.welcome.limits as { maxMessageBytes: number }).maxMessageBytes, 4096)
+
+  // Exactly at the limit is fine.
+  const envelope = JSON.stringify({ type: 'message', room: 'r', to: b.peerId, data: '' })
+  a.send({ type: 'message', room: 'r', to: b.peerId, data: 'x'.repeat(4096 - envelope.length) })
+  t.equal(((await b.next('message')).data as string).length, 4096 - envelope.length)
+
+  a.send({ type: 'message', id: 'big', room: 'r', to: b.peerId, data: 'x'.repeat(5000) })
+  t.match(await a.next('error'), { code: 'SWB_MESSAGE_TOO_LARGE', message: /4096/ })
+  t.ok(a.isOpen, 'an oversized message is refused, not fatal')
+  await b.sync()
+  t.equal(b.ofType('message').length, 1, 'the oversized message was not relayed')
+
+  // The connection still works.
+  a.send({ type: 'message', room: 'r', to: b.peerId, data: 'small' })
+  t.match(await b.nextNew('message'), { data: 'small' })
+
+  a.send({ type: 'message', room: 'r', to: b.peerId, data: 'x'.repeat(2 * 4096 + 1) })
+  t.equal(await a.waitClosed(), 1009, 'twice the limit closes with 1009 (message too big)')
+  await b.sync()
+  t.equal(b.ofType('message').length, 2)
+  await stillServing(t, h, 'after-1009')
+})
+
+t.test('rate limit: refusals with SWB_RATE_LIMITED, then close 4029 when the client keeps pushing', async (t) => {
+  const h = await signalingServer(t, { WS_MESSAGES_PER_SECOND: 1, WS_MESSAGE_BURST: 5 })
+  const a = await h.connect('pushy')
+  // Eleven frames in a few milliseconds: at 1/s the bucket refills far less than one token meanwhile.
+  for (let i = 0; i < 5; i++) a.send({ type: 'ping', id: `ok-${i}` })
+  for (let i = 0; i < 5; i++) a.send({ type: 'ping', id: `over-${i}` })
+  const errors = await a.waitCount('error', 5)
+  t.equal((await a.waitCount('pong', 5)).length, 5, 'the burst is served')
+  t.equal(errors.length, 5)
+  t.ok(errors.every((e) => e.code === 'SWB_RATE_LIMITED'), 'each refusal says SWB_RATE_LIMITED')
+  t.ok(a.isOpen, 'a burst of refusals alone does not disconnect')
+
+  // One refusal more than the burst, in a row, is abuse.
+  a.send({ type: 'ping', id: 'abuse' })
+  t.equal(await a.waitClosed(), 4029)
+  await stillServing(t, h, 'after-4029')
+})
+
+t.test('rate limit: a client that backs off after a refusal is served again and stays connected', async (t) => {
+  const h = await signalingServer(t, { WS_MESSAGES_PER_SECOND: 20, WS_MESSAGE_BURST: 3 })
+  const a = await h.connect('polite')
+  for (let i = 0; i < 4; i++) a.send({ type: 'ping', id: `p${i}` })
+  t.match(await a.next('error'), { code: 'SWB_RATE_LIMITED' })
+  await new Promise((resolve) => setTimeout(resolve, 120)) // 20/s refills two tokens
+  a.send({ type: 'ping', id: 'later' })
+  t.match(await a.next((m) => m.type === 'pong' && m.ref === 'later'), { type: 'pong' })
+  t.ok(a.isOpen)
+})
+
+t.test('MAX_CONNECTIONS_PER_USER: preflight says 429, the extra socket gets SWB_TOO_MANY_CONNECTIONS and 1008', async (t) => {
+  const h = await signalingServer(t, { MAX_CONNECTIONS_PER_USER: 2 })
+  const token = await h.token('busy-user')
+  const preflight = async (): Promise<{ statusCode: number, json: () => Record<string, unknown> }> =>
+    h.app.inject({ url: '/v1/signal/preflight', headers: { authorization: `Bearer ${token}` } })
+
+  t.match((await preflight()).json(), { ok: true, connections: 0, limits: { maxConnectionsPerUser: 2 } })
+  const first = await h.connect('busy-user')
+  await h.connect('busy-user')
+  const refusedPreflight = await preflight()
+  t.equal(refusedPreflight.statusCode, 429)
+  t.match(refusedPreflight.json(), { code: 'SWB_TOO_MANY_CONNECTIONS', status: 429 })
+
+  const third = h.track(await WsPeer.open(h.base, token))
+  t.match(await third.next('error'), { code: 'SWB_TOO_MANY_CONNECTIONS' })
+  t.equal(await third.waitClosed(2000), 1008, 'closed promptly with 1008 (policy)')
+  t.same(third.ofType('welcome'), [], 'no session was started for it')
+
+  // Other users are not affected by this user's cap.
+  await h.connect('someone-else')
+
+  // Closing one frees a slot.
+  first.close(1000)
+  await first.closed
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.match((await preflight()).json(), { ok: true, connections: 1 })
+  const again = await h.connect('busy-user')
+  t.equal(again.welcome.type, 'welcome')
+})
+
+t.test('a dropped socket releases its connection slot even though its session waits for a resume', async (t) => {
+  const h = await signalingServer(t, { MAX_CONNECTIONS_PER_USER: 1, RESUME_GRACE_SECONDS: 3600 })
+  const a = await h.connect('one-device')
+  a.drop()
+  await a.closed
+  const token = await h.token('one-device')
+  // The server notices the drop asynchronously; poll the preflight instead of sleeping.
+  const deadline = Date.now() + 2000
+  let status = 0
+  while (Date.now() < deadline) {
+    status = (await h.app.inject({ url: '/v1/signal/preflight', headers: { authorization: `Bearer ${token}` } })).statusCode
+    if (status === 200) break
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  t.equal(status, 200)
+  const resumed = await WsPeer.resume(h.base, token, a)
+  h.track(resumed)
+  t.match(resumed.welcome, { resumed: true, peerId: a.peerId })
+})
