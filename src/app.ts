@@ -91,6 +91,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(turn, { prefix: '/v1/turn' })
   await app.register(registry)
   await app.register(signaling)
+  await app.register(import('../plugins/demo/index.js')) // /demo/ call page; no-op when DEMO_ENABLED is off
 
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())
 

@@ -62,7 +62,8 @@ export default fp<RateLimitPluginOptions>(async (app, opts) => {
   let redis: RedisClient | undefined
   if (settings) {
     const client = createRedisClient(settings, 'switchboard:rate-limit')
-    await connectRedis(client, settings)
+    // Connected once every plugin has loaded: if another one fails to start, nothing was opened here.
+    app.addHook('onReady', async () => connectRedis(client, settings))
     app.addHook('onClose', async () => { client.disconnect() })
     redis = client
   }

@@ -151,7 +151,10 @@ export class MemoryRegistry implements RoomRegistry {
     if (!peer) return
     while (peer.buffer.length > 0 && (peer.buffer[0]?.seq ?? Infinity) <= seq) {
       const acked = peer.buffer.shift()
-      if (acked) peer.bufferBytes -= acked.json.length
+      if (!acked) break
+      peer.bufferBytes -= acked.json.length
+      // Gone like an eviction: a replay from before it must fail, not silently skip it.
+      peer.evictedThrough = acked.seq
     }
   }
 

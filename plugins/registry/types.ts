@@ -1,4 +1,13 @@
+import createError from '@fastify/error'
+import { ERROR_PREFIX } from '../../src/errors.js'
 import type { PeerInfo } from '../signaling/messages.js'
+
+/**
+ * A shared registry cannot serve right now (Redis unreachable, timed out, or re-registering after an
+ * outage). Thrown fast instead of hanging; HTTP answers 503 problem+json, WebSocket handlers answer
+ * an `error` with this code. Retrying shortly is the right client reaction.
+ */
+export const RegistryUnavailableError = createError<[string]>(`${ERROR_PREFIX}_REGISTRY_UNAVAILABLE`, 'Room registry unavailable: %s', 503)
 
 /** Where a peer's messages go while it has a live connection on this instance. */
 export interface Sink {
@@ -72,6 +81,19 @@ export interface RoomRegistry {
   attach (peerId: string, sink: Sink): void
   /** Detaches only if `sink` is still the attached one (a resumed connection may have replaced it). */
   detach (peerId: string, sink: Sink): void
+
+  /**
+   * Shared registries only. `handler(peerId)` runs when this instance's peer was taken over elsewhere
+   * (it resumed on another instance, or its session ended while this instance was cut off from
+   * Redis): close the local socket (4009) and drop local timers; the session itself is not ended here.
+   */
+  onTakeover? (handler: (peerId: string) => void): void
+  /**
+   * Shared registries only. `handler(peerId)` runs when a session must end although no local socket
+   * closed: its instance died and the peer did not resume within the grace period (this instance
+   * adopted it), or ending it failed during a Redis outage. End it like a grace timeout (peer-left).
+   */
+  onSessionOrphaned? (handler: (peerId: string) => Promise<void>): void
 
   /** A quick answer whether the registry can serve (for /health/ready). */
   healthy (): Promise<{ ok: boolean, detail?: string }>

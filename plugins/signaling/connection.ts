@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Identity } from '../auth/types.js'
 import { grantFor } from '../auth/claims.js'
-import type { Sink } from '../registry/types.js'
+import { RegistryUnavailableError, type Sink } from '../registry/types.js'
 import { CloseCode, type ClientMessage, type ClientMessageOf, type OutgoingMessage } from './messages.js'
 import { SignalCode, SignalError } from './errors.js'
 import { parseClientMessage } from './parse.js'
@@ -141,6 +141,9 @@ export class Connection {
     } catch (err) {
       if (err instanceof SignalError) {
         this.refuse(err, message.id)
+      } else if (err instanceof RegistryUnavailableError) {
+        // Redis is away (docs/redis.md): a clear, retryable refusal instead of a hang or an internal error.
+        this.refuse(new SignalError(SignalCode.REGISTRY_UNAVAILABLE, 'Signaling is briefly unavailable (room registry unreachable): retry shortly'), message.id)
       } else {
         this.log.error({ err, type: message.type }, 'message handler failed')
         this.refuse(new SignalError(SignalCode.INTERNAL, 'Internal error'), message.id)

@@ -58,6 +58,10 @@ export class SignalingHub {
     // One timer for all sockets: a socket that missed the previous ping is dead.
     this.heartbeat = setInterval(() => this.beat(), config.WS_HEARTBEAT_INTERVAL_MS)
     this.heartbeat.unref()
+    // Shared registries: a peer resumed on another instance (retire its socket here), or a session
+    // with no socket anywhere must end (its instance died and the grace ran out).
+    registry.onTakeover?.((peerId) => this.retire(peerId))
+    registry.onSessionOrphaned?.((peerId) => this.expire(peerId, 'timeout'))
   }
 
   get limits (): ConnectionLimits {
@@ -115,6 +119,9 @@ export class SignalingHub {
       socket.send(JSON.stringify({ type: 'error', seq: 0, code: 'SWB_TOO_MANY_CONNECTIONS', message: `At most ${this.config.MAX_CONNECTIONS_PER_USER} connections per user` }))
       socket.close(CloseCode.POLICY, 'too many connections')
       socket.off('close', onEarlyClose)
+      // Still paused, the socket would never read the client's closing handshake and would linger
+      // (both ends waiting for ws's 30 s close timeout).
+      socket.resume()
       return
     }
 
@@ -133,8 +140,18 @@ export class SignalingHub {
     conn.seq = resumed && resume ? resume.lastSeq : 0
     this.connections.set(peerId, conn)
     this.registry.attach(peerId, conn.sink)
+    if (resumed && resume) {
+      // Read the backlog again now that the sink is attached: whatever was delivered since the first
+      // read (while no sink, or the replaced one, was attached) is in it, and everything from here on
+      // lands in conn's pending queue; startLive() skips the overlap by seq, so nothing is lost or doubled.
+      const again = await this.registry.replay(peerId, resume.lastSeq)
+      if (again.ok) replayed = again.messages
+    }
     socket.off('close', onEarlyClose)
-    socket.on('close', (code: number) => { void this.onClose(conn, code) })
+    socket.on('close', (code: number) => {
+      // During a registry outage the cleanup can fail; it must not become an unhandled rejection.
+      this.onClose(conn, code).catch((err: unknown) => conn.log.warn({ err }, 'connection cleanup failed'))
+    })
 
     conn.sendTransient({
       type: 'welcome',
@@ -149,6 +166,9 @@ export class SignalingHub {
       limits: this.limits
     })
     conn.startLive(replayed)
+    // Arrived during a drain (a resume, or a balancer that has not noticed yet): told to move on too,
+    // rather than left to be cut off at the deadline.
+    if (this.draining) conn.sendTransient(this.reconnectMessage())
     this.metrics.connectionOpened(resumed)
     conn.log.info({ userId: identity.sub, resumed, replayed: replayed.length, resumeError: resumeError?.code }, resumed ? 'peer resumed' : 'peer connected')
     socket.resume()
@@ -167,7 +187,10 @@ export class SignalingHub {
     }
     const replay = await this.registry.replay(session.peerId, resume.lastSeq)
     if (!replay.ok) {
-      // The old session cannot be made whole: end it now so its rooms do not wait for a ghost.
+      // The old session cannot be made whole: end it now so its rooms do not wait for a ghost, and
+      // retire its socket if one is still open (it would otherwise live on with no session behind it).
+      const live = this.connections.get(session.peerId)
+      if (live) await this.replace(live)
       await this.expire(session.peerId, 'timeout')
       return replay.reason === 'overflow'
         ? { ok: false, error: new SignalError(SignalCode.RESUME_OVERFLOW, 'Messages since lastSeq were dropped (replay buffer full)') }
@@ -176,12 +199,21 @@ export class SignalingHub {
     return { ok: true, peerId: session.peerId, replayed: replay.messages, rooms: session.rooms }
   }
 
+  /** The peer was taken over by another instance: close its socket here (4009); its session carries on there. */
+  private retire (peerId: string): void {
+    clearTimeout(this.graceTimers.get(peerId))
+    this.graceTimers.delete(peerId)
+    const conn = this.connections.get(peerId)
+    if (conn) this.replace(conn).catch((err: unknown) => conn.log.warn({ err }, 'could not retire a connection taken over elsewhere'))
+  }
+
   /** Retires a connection whose peer resumed on a new socket; its session carries on. */
   private async replace (previous: Connection): Promise<void> {
+    // Close before dispose: close() is a no-op on a disposed connection, which left the old socket open.
+    previous.close(CloseCode.SESSION_REPLACED, 'session resumed on another connection', true)
     previous.dispose()
     this.connections.delete(previous.peerId)
     this.registry.detach(previous.peerId, previous.sink)
-    previous.close(CloseCode.SESSION_REPLACED, 'session resumed on another connection', true)
     await this.registry.releaseConnection(previous.userId)
   }
 
@@ -277,14 +309,17 @@ export class SignalingHub {
     if (this.draining) return
     this.draining = true
     this.log.info({ connections: this.connections.size, deadlineMs }, 'draining signaling connections')
-    for (const conn of this.connections.values()) {
-      conn.sendTransient({ type: 'reconnect', reason: 'draining', afterMs: Math.floor(Math.random() * this.config.RECONNECT_JITTER_MS) })
-    }
+    for (const conn of this.connections.values()) conn.sendTransient(this.reconnectMessage())
     const deadline = Date.now() + deadlineMs
     while (this.connections.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
     this.closeAll()
+  }
+
+  /** Jittered over RECONNECT_JITTER_MS so that clients do not all come back in the same second. */
+  private reconnectMessage (): OutgoingMessage {
+    return { type: 'reconnect', reason: 'draining', afterMs: Math.floor(Math.random() * this.config.RECONNECT_JITTER_MS) }
   }
 
   private closeAll (): void {

@@ -7,6 +7,7 @@ import { ERROR_PREFIX } from '../../src/errors.js'
 import { problemResponses } from '../../src/problem.js'
 import { authError } from '../auth/errors.js'
 import { originAllowed } from './origin.js'
+import { RegistryUnavailableError } from '../registry/types.js'
 import { SignalingHub, type ResumeRequest } from './hub.js'
 import { CloseCode, ConnectionLimits, SUBPROTOCOL } from './messages.js'
 
@@ -84,7 +85,11 @@ export default fp(async (app) => {
   app.get('/v1/signal', {
     schema: { querystring: SignalQuery },
     websocket: true,
-    onRequest: async (request) => { await admit(app, request) }
+    onRequest: async (request) => {
+      await admit(app, request)
+      // A bad resume request is refused with 400 before the upgrade, like every other refusal.
+      parseResume(request.query as { resume?: string, lastSeq?: string })
+    }
   }, (socket, request) => {
     const identity = request.identity
     if (!identity) {
@@ -99,6 +104,14 @@ export default fp(async (app) => {
       return
     }
     hub.accept(socket, identity, resume, request.log).catch((err: unknown) => {
+      if (err instanceof RegistryUnavailableError) {
+        // Redis is away: say so with a stable code and 1013 (try again later) so the client retries.
+        request.log.warn({ code: err.code }, 'signaling connection refused: registry unavailable')
+        socket.send(JSON.stringify({ type: 'error', seq: 0, code: err.code, message: 'Signaling is briefly unavailable: reconnect shortly' }))
+        socket.close(1013, 'registry unavailable')
+        socket.resume() // accept() paused it: it must read the client's close frame
+        return
+      }
       request.log.error({ err }, 'could not set up signaling connection')
       socket.close(1011, 'internal error')
     })

@@ -9,6 +9,33 @@ const validators = new Map<string, TypeCheck<(typeof ClientMessageSchemas)[numbe
 
 export const CLIENT_MESSAGE_TYPES = [...validators.keys()]
 
+/**
+ * Deepest object/array nesting a message may have (the envelope counts as one level). JSON.parse
+ * copes with any depth but JSON.stringify recurses: a `data` nested 20 000 deep would throw when
+ * relayed, and such a `meta` would be re-sent in every later `joined` of its room, breaking the room.
+ */
+export const MAX_NESTING_DEPTH = 32
+
+/** True when valid JSON `text` nests deeper than `max`; a linear scan, no recursion. */
+function nestsDeeperThan (text: string, max: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--
+    }
+  }
+  return false
+}
+
 export type ParseResult =
   | { ok: true, message: ClientMessage }
   | { ok: false, error: SignalError, ref?: string }
@@ -26,6 +53,9 @@ export function parseClientMessage (text: string): ParseResult {
   }
   const record = value as Record<string, unknown>
   const ref = typeof record.id === 'string' && record.id.length <= 64 ? record.id : undefined
+  if (nestsDeeperThan(text, MAX_NESTING_DEPTH)) {
+    return { ok: false, error: new SignalError(SignalCode.INVALID_MESSAGE, `Message is nested deeper than ${MAX_NESTING_DEPTH} levels`), ref }
+  }
   const type = record.type
   const check = typeof type === 'string' ? validators.get(type) : undefined
   if (check === undefined) {

@@ -1,0 +1,56 @@
+/**
+ * Every Redis key and channel the shared registry uses. All start with REDIS_KEY_PREFIX, so several
+ * deployments can share one Redis. The part in braces is a Redis Cluster hash tag: keys with the same
+ * tag live in the same slot, which is what lets one Lua script touch a peer's session, buffer and rooms
+ * (or a room's members) atomically. Tags are typed (`p:`, `r:`, ...) so a peer id can never collide
+ * with a room name. Room names and peer ids cannot contain braces (see messages.ts); user ids can, so
+ * they are URI-encoded.
+ */
+export class RedisKeys {
+  constructor (readonly prefix: string) {}
+
+  /** zset of instance id => last heartbeat (ms). How reapers find instances; an entry leaves once its instance was reaped. */
+  instances (): string { return `${this.prefix}instances` }
+
+  /** string "1" with a short TTL (REDIS_INSTANCE_TTL_SECONDS), refreshed by the heartbeat: the instance is alive while it exists. */
+  instanceAlive (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:alive` }
+  /** set of peer ids whose sessions this instance owns (connected here, or in their grace period). */
+  instancePeers (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:peers` }
+  /** set of encoded user ids with connections counted on this instance (see connections()). */
+  instanceUsers (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:users` }
+  /** string: id of the instance reaping this (dead) one; SET NX with a TTL, so one reaper at a time. */
+  instanceReaper (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:reaper` }
+  /** (sharded) pub/sub channel the instance subscribes to: `m <peerId> <seq> <json>` messages and `t <peerId>` takeovers. */
+  instanceChannel (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:chan` }
+
+  /**
+   * hash, one peer session: userId, owner (instance id), tok (resume token hash), seq (last seq issued),
+   * evicted (highest seq dropped from the buffer), bytes (buffer size), attached (1 while a socket is
+   * open on the owner), detachedAt (Redis time, ms, when the socket dropped).
+   */
+  peer (peerId: string): string { return `${this.prefix}peer:{p:${peerId}}` }
+  /** list of the peer's replay buffer: stamped JSON messages with consecutive seqs, oldest first. */
+  peerBuffer (peerId: string): string { return `${this.prefix}peer:{p:${peerId}}:buf` }
+  /** set of room names the peer is in (its side of the membership, for MAX_ROOMS_PER_PEER and cleanup). */
+  peerRooms (peerId: string): string { return `${this.prefix}peer:{p:${peerId}}:rooms` }
+
+  /** hash of peerId => PeerInfo JSON: the room's members (its side, for ROOM_CAPACITY). */
+  room (room: string): string { return `${this.prefix}room:{r:${room}}` }
+
+  /** string: peer id of the session holding this resume token hash, or `~ended` once that session ended. */
+  resumeToken (tokenHash: string): string { return `${this.prefix}tok:{t:${tokenHash}}` }
+
+  /** hash of instance id => open connections of one user on that instance (MAX_CONNECTIONS_PER_USER is their sum). */
+  connections (encodedUserId: string): string { return `${this.prefix}conn:{u:${encodedUserId}}` }
+
+  /** Key namespace of @fastify/rate-limit's Redis store (it appends the route and the client key). */
+  rateLimitNamespace (): string { return `${this.prefix}ratelimit:` }
+}
+
+/** Value of a resume-token key whose session has ended (peer ids never contain `~`). */
+export const ENDED_TOKEN = '~ended'
+
+/** User ids are free text: encode them so braces cannot cut a hash tag short. */
+export function encodeUserId (userId: string): string {
+  return encodeURIComponent(userId)
+}

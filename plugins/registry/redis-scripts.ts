@@ -1,0 +1,287 @@
+import type { RedisClient } from './redis-connection.js'
+
+/**
+ * The Lua scripts behind every check-and-change of the shared registry. Each script touches keys of a
+ * single hash tag (one peer, one room or one user), so it runs atomically on one Redis Cluster slot.
+ * Scripts that stamp times read Redis' own clock (TIME), so instances need no clock agreement.
+ * Conventions: a missing session is `false` (nil); peer keys are [session, rooms, buffer].
+ */
+
+/** Redis time in ms, as a string that Lua's number formatting cannot turn into 1.7e+12. */
+const NOW_MS = `local t = redis.call('TIME')
+local now = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))`
+
+export const SCRIPTS = {
+  /** KEYS session, rooms, buf · ARGV userId, owner, tokenHash, ttlMs → 1. A fresh session replaces any leftover. */
+  swbCreateSession: {
+    keys: 3,
+    lua: `redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'owner', ARGV[2], 'tok', ARGV[3], 'seq', 0, 'evicted', 0, 'bytes', 0, 'attached', 0)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1`
+  },
+
+  /** KEYS session, rooms · ARGV tokenHash → {userId, seq, rooms} if the session holds this token, else nil. */
+  swbFindSession: {
+    keys: 2,
+    lua: `local s = redis.call('HMGET', KEYS[1], 'userId', 'seq', 'tok')
+if not s[1] or s[3] ~= ARGV[1] then return false end
+return {s[1], s[2], redis.call('SMEMBERS', KEYS[2])}`
+  },
+
+  /**
+   * Resume here: KEYS session, rooms · ARGV newTokenHash, me, ttlMs → {userId, previousOwner, previousToken, seq, rooms}.
+   * The caller tells the previous owner (if another instance) to retire its socket.
+   */
+  swbClaim: {
+    keys: 2,
+    lua: `local s = redis.call('HMGET', KEYS[1], 'userId', 'owner', 'tok', 'seq')
+if not s[1] then return false end
+redis.call('HSET', KEYS[1], 'tok', ARGV[1], 'owner', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {s[1], s[2] or '', s[3] or '', s[4], redis.call('SMEMBERS', KEYS[2])}`
+  },
+
+  /**
+   * KEYS session, rooms, buf · ARGV expectedOwner ('' = whoever) → nil (no session), {0} (owned by
+   * another instance now: left alone), or {1, owner, tokenHash, rooms} once deleted.
+   */
+  swbEndSession: {
+    keys: 3,
+    lua: `local s = redis.call('HMGET', KEYS[1], 'owner', 'tok')
+if not s[1] then
+  redis.call('DEL', KEYS[2], KEYS[3])
+  return false
+end
+if ARGV[1] ~= '' and s[1] ~= ARGV[1] then return {0} end
+local rooms = redis.call('SMEMBERS', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return {1, s[1], s[2] or '', rooms}`
+  },
+
+  /**
+   * The peer's side of a join: KEYS session, rooms · ARGV room, maxRooms, ttlMs → -1 unknown peer,
+   * 0 already in it, 1 added, 2 too many rooms.
+   */
+  swbPeerAddRoom: {
+    keys: 2,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 0 end
+if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 2 end
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1`
+  },
+
+  /**
+   * The room's side of a join, where capacity is decided: KEYS room · ARGV peerId, peerInfoJson,
+   * capacity, ttlMs → {0} full, {1, members} already a member, {2, members} joined. Members are PeerInfo JSON.
+   */
+  swbRoomJoin: {
+    keys: 1,
+    lua: `if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {1, redis.call('HVALS', KEYS[1])} end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return {0} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {2, redis.call('HVALS', KEYS[1])}`
+  },
+
+  /** Re-adds a member after Redis lost its data (capacity was checked when it first joined): KEYS room · ARGV peerId, json, ttlMs. */
+  swbRoomRestore: {
+    keys: 1,
+    lua: `redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`
+  },
+
+  /**
+   * KEYS session, buf · ARGV body (JSON object without seq), maxMessages, maxBytes, ttlMs →
+   * {seq, owner, attached} or nil. Issues the next seq, keeps the stamped message for replay
+   * (oldest evicted past either bound), and says where the peer's socket is.
+   */
+  swbDeliver: {
+    keys: 2,
+    lua: `local s = redis.call('HMGET', KEYS[1], 'owner', 'attached')
+if not s[1] then return false end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local body = ARGV[1]
+local json
+if string.len(body) > 2 then json = '{"seq":' .. seq .. ',' .. string.sub(body, 2) else json = '{"seq":' .. seq .. '}' end
+local len = redis.call('RPUSH', KEYS[2], json)
+local bytes = redis.call('HINCRBY', KEYS[1], 'bytes', string.len(json))
+local maxMessages, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3])
+local evicted = false
+while len > 0 and (len > maxMessages or bytes > maxBytes) do
+  local old = redis.call('LPOP', KEYS[2])
+  evicted = seq - len + 1
+  len = len - 1
+  bytes = redis.call('HINCRBY', KEYS[1], 'bytes', -string.len(old))
+end
+if evicted then redis.call('HSET', KEYS[1], 'evicted', evicted) end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return {seq, s[1], s[2] or '0'}`
+  },
+
+  /**
+   * KEYS session, buf · ARGV afterSeq, strict → {status, seq, firstSeq, messages}. status 0 ok, -1
+   * unknown peer, -2 afterSeq ahead of the session, -3 messages after it were evicted. Not strict
+   * (gap filling): whatever is still buffered after afterSeq, status 0.
+   */
+  swbRange: {
+    keys: 2,
+    lua: `local s = redis.call('HMGET', KEYS[1], 'seq', 'evicted')
+if not s[1] then return {-1} end
+local seq, evicted, after = tonumber(s[1]), tonumber(s[2] or '0'), tonumber(ARGV[1])
+if ARGV[2] == '1' and after > seq then return {-2, seq} end
+if ARGV[2] == '1' and after < evicted then return {-3, seq} end
+local len = redis.call('LLEN', KEYS[2])
+local first = seq - len + 1
+local start = after + 1 - first
+if start < 0 then start = 0 end
+return {0, seq, first + start, redis.call('LRANGE', KEYS[2], start, -1)}`
+  },
+
+  /** KEYS session, buf · ARGV seq → how many messages up to seq left the buffer (a replay from before them now fails). */
+  swbAck: {
+    keys: 2,
+    lua: `local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '-1')
+if seq < 0 then return 0 end
+local len = redis.call('LLEN', KEYS[2])
+local n = tonumber(ARGV[1]) - (seq - len + 1) + 1
+local removed = 0
+while n > 0 do
+  local old = redis.call('LPOP', KEYS[2])
+  if not old then break end
+  redis.call('HINCRBY', KEYS[1], 'bytes', -string.len(old))
+  n = n - 1
+  removed = removed + 1
+end
+if removed > 0 then redis.call('HSET', KEYS[1], 'evicted', seq - len + removed) end
+return removed`
+  },
+
+  /** KEYS session · ARGV me, ttlMs → the session's seq if this instance owns it (now marked attached), else nil. */
+  swbAttach: {
+    keys: 1,
+    lua: `if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return false end
+redis.call('HSET', KEYS[1], 'attached', 1)
+redis.call('HDEL', KEYS[1], 'detachedAt')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('HGET', KEYS[1], 'seq')`
+  },
+
+  /** KEYS session · ARGV me → 1 if this instance owns it (now detached since Redis' now), else 0. */
+  swbDetach: {
+    keys: 1,
+    lua: `if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+${NOW_MS}
+redis.call('HSET', KEYS[1], 'attached', 0, 'detachedAt', now)
+return 1`
+  },
+
+  /**
+   * A reaper takes over a dead instance's session for the rest of its grace period:
+   * KEYS session, rooms · ARGV deadInstance, me, graceMs, ttlMs → nil if the session is gone or
+   * owned by someone else (it resumed), else {remainingGraceMs, userId, tokenHash, seq, rooms}.
+   * The grace counts from when its socket dropped, or from now if it was connected when its instance died.
+   */
+  swbAdopt: {
+    keys: 2,
+    lua: `local s = redis.call('HMGET', KEYS[1], 'owner', 'detachedAt', 'userId', 'tok', 'seq', 'attached')
+if not s[1] or s[1] ~= ARGV[1] then return false end
+${NOW_MS}
+local detachedAt = now
+if s[6] ~= '1' and s[2] then detachedAt = s[2] end
+redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'attached', 0, 'detachedAt', detachedAt)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local remaining = tonumber(detachedAt) + tonumber(ARGV[3]) - tonumber(now)
+if remaining < 0 then remaining = 0 end
+return {remaining, s[3], s[4] or '', s[5], redis.call('SMEMBERS', KEYS[2])}`
+  },
+
+  /**
+   * After a Redis outage: KEYS session, rooms, buf · ARGV me, userId, tokenHash, seq, attached, ttlMs,
+   * rooms... → {'lost'} (another instance owns it now), {'kept', seq} (Redis still had it) or
+   * {'restored', seq} (Redis came back empty: recreated from this instance's copy; the replay buffer is
+   * gone, so `evicted` = seq makes a resume from before it fail instead of silently skipping messages).
+   */
+  swbRestore: {
+    keys: 3,
+    lua: `local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[1] then return {'lost'} end
+local status = 'kept'
+if not owner then
+  redis.call('DEL', KEYS[3])
+  redis.call('HSET', KEYS[1], 'userId', ARGV[2], 'owner', ARGV[1], 'tok', ARGV[3], 'seq', ARGV[4], 'evicted', ARGV[4], 'bytes', 0, 'attached', ARGV[5])
+  if ARGV[5] ~= '1' then
+    ${NOW_MS}
+    redis.call('HSET', KEYS[1], 'detachedAt', now)
+  end
+  status = 'restored'
+end
+redis.call('DEL', KEYS[2])
+for i = 7, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return {status, redis.call('HGET', KEYS[1], 'seq')}`
+  },
+
+  /** Keeps a live session's keys from expiring: KEYS session, rooms, buf · ARGV ttlMs. */
+  swbTouch: {
+    keys: 3,
+    lua: `redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[1])
+return 1`
+  },
+
+  /** KEYS connections · ARGV me, max, ttlMs → 1 (counted here) or 0 (the user has `max` open across all instances). */
+  swbConnAcquire: {
+    keys: 1,
+    lua: `local sum = 0
+for _, v in ipairs(redis.call('HVALS', KEYS[1])) do sum = sum + tonumber(v) end
+if sum >= tonumber(ARGV[2]) then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1`
+  },
+
+  /** KEYS connections · ARGV me → what is left on this instance. */
+  swbConnRelease: {
+    keys: 1,
+    lua: `local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return n`
+  },
+
+  /** KEYS connections · ARGV me, count, ttlMs: this instance's count, written back after an outage. */
+  swbConnSet: {
+    keys: 1,
+    lua: `if tonumber(ARGV[2]) > 0 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+else
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 1`
+  }
+} as const
+
+export type ScriptName = keyof typeof SCRIPTS
+
+/** Registers every script on the client (EVALSHA, with EVAL on NOSCRIPT: a restarted Redis has none cached). */
+export function defineScripts (client: RedisClient): void {
+  for (const [name, script] of Object.entries(SCRIPTS)) {
+    client.defineCommand(name, { numberOfKeys: script.keys, lua: script.lua })
+  }
+}
+
+type Arg = string | number
+
+/** Runs a script defined by defineScripts(); keys first, then arguments. */
+export async function runScript (client: RedisClient, name: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {
+  if (keys.length !== SCRIPTS[name].keys) throw new Error(`${name} takes ${SCRIPTS[name].keys} keys`)
+  const command = (client as unknown as Record<ScriptName, (...a: Arg[]) => Promise<unknown>>)[name]
+  return command.call(client, ...keys, ...args)
+}

@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../../src/app.js'
+import { checkConfig, type Config } from '../../src/config.js'
+import { TEST_JWT_SECRET, testConfig } from './config.js'
+import { until } from './ws-peer.js'
+
+/**
+ * Several Switchboard instances sharing one Redis, as a load balancer would see them: in this process
+ * (buildApp + listen on 127.0.0.1:0), or as child processes running the real entry point (src/server.ts)
+ * when a test must SIGKILL one.
+ */
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+export interface Instance {
+  app: FastifyInstance
+  /** http://127.0.0.1:<port> */
+  base: string
+}
+
+/**
+ * Liveness for tests: a dead instance is noticed within 2.5 s, yet an instance starved of CPU on a
+ * busy 2-core CI machine is not presumed dead (tests that time a death pass DEATH_WATCH instead).
+ */
+export const FAST_LIVENESS: Partial<Config> = {
+  REDIS_INSTANCE_TTL_SECONDS: 2,
+  REDIS_REAP_INTERVAL_SECONDS: 0.5,
+  REDIS_COMMAND_TIMEOUT_MS: 500,
+  REDIS_CONNECT_TIMEOUT_MS: 5000
+}
+
+/** A dead instance noticed within 0.8 s: for the tests that measure the failure bound. */
+export const DEATH_WATCH = { REDIS_INSTANCE_TTL_SECONDS: 0.6, REDIS_REAP_INTERVAL_SECONDS: 0.2 } as const
+
+export async function startInstance (t: Teardown, overrides: Partial<Config>): Promise<Instance> {
+  const config = testConfig({ AUDIT_LOG_LEVEL: 'silent', ...FAST_LIVENESS, ...overrides })
+  checkConfig(config)
+  const app = await buildApp(config)
+  t.teardown(() => app.close())
+  await app.ready()
+  const base = await app.listen({ port: 0, host: '127.0.0.1' })
+  return { app, base }
+}
+
+/** `names.length` instances on the same Redis settings, named by INSTANCE_ID. */
+export async function startInstances (t: Teardown, names: string[], overrides: Partial<Config>): Promise<Instance[]> {
+  const instances: Instance[] = []
+  for (const name of names) instances.push(await startInstance(t, { INSTANCE_ID: name, ...overrides }))
+  return instances
+}
+
+export interface ChildInstance {
+  base: string
+  child: ChildProcess
+  output (): string
+  exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
+
+async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise((resolve) => server.close(resolve))
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return address.port
+}
+
+const ROOT = join(import.meta.dirname, '..', '..')
+
+/** The real entry point in a child process (so it can be SIGKILLed), configured through its environment. */
+export async function spawnInstance (t: Teardown, env: Record<string, string>): Promise<ChildInstance> {
+  const port = await freePort()
+  const base = `http://127.0.0.1:${port}`
+  // node itself (not the tsx launcher, which forks a second process): SIGKILL must hit the server.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_ENV: 'test',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      JWT_SECRET: TEST_JWT_SECRET,
+      METRICS_ENABLED: 'false',
+      AUDIT_LOG_LEVEL: 'silent',
+      ...Object.fromEntries(Object.entries(FAST_LIVENESS).map(([k, v]) => [k, String(v)])),
+      ...env
+    },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  const keep = (d: Buffer): void => { output = (output + d.toString()).slice(-16384) }
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }))
+  })
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
+  })
+  // tsx compiles on start: poll readiness rather than guess a delay.
+  await until(async () => {
+    if (child.exitCode !== null) throw new Error(`instance exited early (${child.exitCode}):\n${output}`)
+    try {
+      return (await fetch(`${base}/health/ready`)).status === 200
+    } catch {
+      return false
+    }
+  }, 'the instance to be ready', 30_000)
+  return { base, child, output: () => output, exited }
+}

@@ -1,0 +1,229 @@
+import t, { type Test } from 'tap'
+import { randomBytes } from 'node:crypto'
+import { pino } from 'pino'
+import { RedisRegistry, type RedisRegistryOptions } from '../../../plugins/registry/redis-registry.js'
+import { RegistryUnavailableError, type Sink } from '../../../plugins/registry/types.js'
+import { requireRedis, startRedis, type RedisServer } from '../../helpers/redis-server.js'
+import { until } from '../../helpers/ws-peer.js'
+
+// What only a shared registry does: several registries (instances) on one Redis.
+const skip = requireRedis(t)
+
+async function registry (t: Test, redis: RedisServer, prefix: string, overrides: Partial<RedisRegistryOptions> = {}): Promise<RedisRegistry> {
+  const r = await RedisRegistry.connect({
+    settings: { mode: { kind: 'url', url: redis.url }, commandTimeoutMs: 500, connectTimeoutMs: 2000 },
+    keyPrefix: prefix,
+    instanceTtlMs: 10_000,
+    reapIntervalMs: 60_000,
+    graceMs: 5000,
+    limits: { bufferMessages: 100, bufferBytes: 100_000 },
+    log: pino({ level: 'silent' }),
+    ...overrides
+  })
+  t.teardown(() => r.close())
+  return r
+}
+
+function recordingSink (): Sink & { seqs: number[], data: unknown[] } {
+  const seqs: number[] = []
+  const data: unknown[] = []
+  return { seqs, data, push (json, seq) { seqs.push(seq); data.push((JSON.parse(json) as { data: unknown }).data) } }
+}
+
+const body = (n: number): string => JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })
+const prefix = (): string => `t${randomBytes(3).toString('hex')}:`
+
+t.test('a message for a peer on another instance arrives in seq order, even when publications cross or get lost', skip, async (t) => {
+  const redis = await startRedis(t)
+  const p = prefix()
+  const a = await registry(t, redis, p)
+  const b = await registry(t, redis, p)
+  await a.createSession('peer-a', 'alice', 'h-a')
+  const sink = recordingSink()
+  a.attach('peer-a', sink)
+  await until(() => redis.cli('hget', `${p}peer:{p:peer-a}`, 'attached').trim() === '1', 'attach recorded')
+
+  t.equal(await b.deliver('peer-a', body(1)), 'delivered', 'attached on A: delivered (through A\'s channel)')
+  await until(() => sink.seqs.length === 1, 'the first message')
+
+  // Two senders racing: seq 3 published before seq 2. A holds 3 until 2 arrives.
+  const stamp = async (n: number): Promise<number> => {
+    const [seq] = await b.script('swbDeliver', [b.keys.peer('peer-a'), b.keys.peerBuffer('peer-a')], [body(n), 100, 100_000, 60_000]) as [number]
+    return seq
+  }
+  const s2 = await stamp(2)
+  const s3 = await stamp(3)
+  await b.publish(a.instanceId, `m peer-a ${s3} ${JSON.stringify({ seq: s3, ...JSON.parse(body(3)) as object })}`)
+  await b.publish(a.instanceId, `m peer-a ${s2} ${JSON.stringify({ seq: s2, ...JSON.parse(body(2)) as object })}`)
+  await until(() => sink.seqs.length === 3, 'the crossed messages')
+
+  // A publication that never comes (lost while a subscriber reconnected): read from the buffer.
+  await stamp(4)
+  t.equal(await b.deliver('peer-a', body(5)), 'delivered')
+  await until(() => sink.seqs.length === 5, 'the lost message, filled from the buffer')
+  t.same(sink.seqs, [1, 2, 3, 4, 5], 'pushed in seq order, each once')
+  t.same(sink.data, [1, 2, 3, 4, 5])
+
+  // Duplicates (a replayed publication) are dropped.
+  await b.publish(a.instanceId, `m peer-a 5 ${JSON.stringify({ seq: 5, ...JSON.parse(body(5)) as object })}`)
+  await b.deliver('peer-a', body(6))
+  await until(() => sink.seqs.length === 6, 'the next one')
+  t.same(sink.seqs, [1, 2, 3, 4, 5, 6])
+
+  // Detached: queued in Redis, nothing pushed; the owner instance still tracks the seq.
+  a.detach('peer-a', sink)
+  await until(() => redis.cli('hget', `${p}peer:{p:peer-a}`, 'attached').trim() === '0', 'detach recorded')
+  t.equal(await b.deliver('peer-a', body(7)), 'queued')
+  t.equal(await b.deliver('nobody', body(0)), 'dropped')
+  t.same(sink.seqs, [1, 2, 3, 4, 5, 6])
+})
+
+t.test('resuming on another instance moves the session and tells the old owner to retire its socket', skip, async (t) => {
+  const redis = await startRedis(t)
+  const p = prefix()
+  const a = await registry(t, redis, p)
+  const b = await registry(t, redis, p)
+  const retired: string[] = []
+  a.onTakeover((peerId) => retired.push(peerId))
+  await a.createSession('peer', 'alice', 'h1')
+  const oldSink = recordingSink()
+  a.attach('peer', oldSink)
+  await a.join('room', { peerId: 'peer', userId: 'alice', meta: { n: 1 } }, { capacity: 2, maxRoomsPerPeer: 2 })
+  await b.deliver('peer', body(1))
+  await until(() => oldSink.seqs.length === 1, 'delivery to A')
+
+  // B: what the hub does on resume.
+  const found = await b.findSession('h1')
+  t.match(found, { peerId: 'peer', userId: 'alice', seq: 1, rooms: ['room'] })
+  t.match(await b.replay('peer', 1), { ok: true, messages: [] })
+  await b.rotateResumeToken('peer', 'h2')
+  const newSink = recordingSink()
+  b.attach('peer', newSink)
+  await until(() => retired.length === 1, 'A to hear of the takeover')
+  t.same(retired, ['peer'])
+  t.same(a.ownedPeers(), [], 'A let go of it')
+  t.same(b.ownedPeers(), ['peer'])
+  t.equal(redis.cli('hget', `${p}peer:{p:peer}`, 'owner').trim(), b.instanceId)
+  t.equal(redis.cli('sismember', `${p}inst:{i:${a.instanceId}}:peers`, 'peer').trim(), '0')
+  t.equal(await b.findSession('h1'), undefined, 'the old token is spent')
+
+  // Deliveries now reach B in order, and A's late cleanup (its grace timer) cannot end the session.
+  await a.deliver('peer', body(2))
+  await until(() => newSink.seqs.length === 1, 'delivery to B')
+  t.same(newSink.seqs, [2])
+  t.same(await a.deleteSession('peer'), ['room'], 'a foreign session is ended when asked (the hub decided it)')
+})
+
+t.test('an owner\'s late delete does not end a session that resumed elsewhere', skip, async (t) => {
+  const redis = await startRedis(t)
+  const p = prefix()
+  const a = await registry(t, redis, p)
+  const b = await registry(t, redis, p)
+  await a.createSession('peer', 'alice', 'h1')
+  await a.join('room', { peerId: 'peer', userId: 'alice' }, { capacity: 2, maxRoomsPerPeer: 2 })
+  await b.rotateResumeToken('peer', 'h2')
+  // A has not processed the takeover notice yet; its grace timer fires and ends "its" session.
+  t.same(await a.deleteSession('peer'), [], 'nothing ended: the session is B\'s now')
+  t.match(await b.findSession('h2'), { peerId: 'peer', rooms: ['room'] })
+  t.equal(await b.isMember('room', 'peer'), true)
+})
+
+t.test('a stalled instance presumed dead: its sessions are adopted, it lets go and re-registers', skip, async (t) => {
+  const redis = await startRedis(t)
+  const p = prefix()
+  const a = await registry(t, redis, p, { instanceTtlMs: 3000 })
+  const b = await registry(t, redis, p, { reapIntervalMs: 50, graceMs: 60_000 })
+  const retired: string[] = []
+  a.onTakeover((peerId) => retired.push(peerId))
+  await a.createSession('peer', 'alice', 'h1')
+  a.attach('peer', recordingSink())
+
+  // A's liveness key vanishes (as if A had stalled longer than its TTL).
+  redis.cli('del', `${p}inst:{i:${a.instanceId}}:alive`)
+  await until(() => retired.includes('peer'), 'B to adopt the session and A to retire its socket', 3000)
+  t.equal(redis.cli('hget', `${p}peer:{p:peer}`, 'owner').trim(), b.instanceId)
+  t.same(b.ownedPeers(), ['peer'])
+  // A notices at its next heartbeat and registers again.
+  await until(() => redis.cli('exists', `${p}inst:{i:${a.instanceId}}:alive`).trim() === '1', 'A to re-register', 3000)
+  t.same(a.ownedPeers(), [])
+})
+
+t.test('Redis away: operations fail fast with SWB_REGISTRY_UNAVAILABLE, health says why, and it recovers', skip, async (t) => {
+  const redis = await startRedis(t)
+  const r = await registry(t, redis, prefix())
+  await r.createSession('peer', 'alice', 'h1')
+  await redis.kill()
+  await until(async () => !(await r.healthy()).ok, 'unhealthy')
+  t.match(await r.healthy(), { ok: false, detail: /Redis/ })
+  for (const attempt of [
+    () => r.deliver('peer', body(1)),
+    () => r.join('room', { peerId: 'peer', userId: 'alice' }, { capacity: 2, maxRoomsPerPeer: 2 }),
+    () => r.acquireConnection('alice', 5),
+    () => r.findSession('h1')
+  ]) {
+    const started = Date.now()
+    const err = await attempt().then(() => undefined, (e: unknown) => e)
+    t.ok(err instanceof RegistryUnavailableError, 'typed error')
+    t.match(err, { code: 'SWB_REGISTRY_UNAVAILABLE', statusCode: 503 })
+    t.ok(Date.now() - started < 100, 'at once, no waiting for a timeout')
+  }
+  await r.releaseConnection('alice') // never throws, even now
+  await redis.restart()
+  await until(async () => (await r.healthy()).ok, 'healthy again', 5000)
+  t.match(await r.findSession('h1'), { peerId: 'peer', userId: 'alice' }, 'the session was written back')
+})
+
+t.test('every key expires on its own; the owner keeps its live keys from expiring', skip, async (t) => {
+  const redis = await startRedis(t)
+  const p = prefix()
+  const r = await registry(t, redis, p)
+  await r.acquireConnection('alice', 5)
+  await r.createSession('peer', 'alice', 'h1')
+  r.attach('peer', recordingSink())
+  await r.join('room', { peerId: 'peer', userId: 'alice' }, { capacity: 2, maxRoomsPerPeer: 2 })
+  await r.deliver('peer', body(1))
+  const keys = redis.cli('--scan', '--pattern', `${p}*`).split('\n').filter(Boolean)
+  t.ok(keys.length >= 8, `session, buffer, rooms, room, token, connections, instance keys (${keys.length})`)
+  for (const key of keys) {
+    const ttl = Number(redis.cli('pttl', key).trim())
+    t.ok(ttl > 0 && ttl <= r.stateTtlMs, `${key} expires (${ttl} ms)`)
+  }
+  // Nearly expired (as if the last refresh were long ago): the periodic refresh renews them.
+  for (const key of keys) redis.cli('pexpire', key, '5000')
+  await r.touchAll()
+  for (const key of keys.filter((k) => !k.endsWith(':alive') && !k.endsWith(':peers') && !k.endsWith(':users') && !k.endsWith('instances'))) {
+    t.ok(Number(redis.cli('pttl', key).trim()) > 60_000, `${key} renewed`)
+  }
+})
+
+t.test('a gap is skipped only for messages the buffer no longer holds, never for ones still on their way', skip, async (t) => {
+  const redis = await startRedis(t)
+  const p = prefix()
+  const a = await registry(t, redis, p)
+  const b = await registry(t, redis, p)
+  await a.createSession('peer', 'alice', 'h1')
+  const sink = recordingSink()
+  a.attach('peer', sink)
+  await b.deliver('peer', body(1))
+  await until(() => sink.seqs.length === 1, 'the first message')
+  // Seq 3 shows up while the session has only issued 1: seq 2 is still on its way (stamped later by a slow sender).
+  await b.publish(a.instanceId, `m peer 3 ${JSON.stringify({ seq: 3, ...JSON.parse(body(3)) as object })}`)
+  await new Promise((resolve) => setTimeout(resolve, 150)) // several gap timers and buffer reads
+  t.same(sink.seqs, [1], 'seq 3 waits: seq 2 was not evicted, it does not exist yet')
+  await b.deliver('peer', body(2))
+  await until(() => sink.seqs.length === 3, 'seq 2, then the waiting seq 3')
+  t.same(sink.seqs, [1, 2, 3])
+
+  // Evicted for real (buffer of 2): a reader that fell behind skips to what is still there.
+  const small = await registry(t, redis, prefix(), { limits: { bufferMessages: 2, bufferBytes: 100_000 } })
+  const other = await registry(t, redis, small.keys.prefix, { limits: { bufferMessages: 2, bufferBytes: 100_000 } })
+  await small.createSession('q', 'bob', 'hq')
+  for (let n = 1; n <= 4; n++) await other.script('swbDeliver', [other.keys.peer('q'), other.keys.peerBuffer('q')], [body(n), 2, 100_000, 60_000])
+  const qSink = recordingSink()
+  small.attach('q', qSink)
+  await until(() => qSink.seqs.length === 2, 'what the buffer still holds')
+  t.same(qSink.seqs, [3, 4], 'seqs 1-2 were evicted: skipped')
+  await other.deliver('q', body(5))
+  await until(() => qSink.seqs.length === 3, 'live again')
+  t.same(qSink.seqs, [3, 4, 5])
+})

@@ -1,0 +1,102 @@
+import t from 'tap'
+import { startRedis, requireRedis, type RedisServer } from '../helpers/redis-server.js'
+import { DEATH_WATCH, spawnInstance, startInstance } from '../helpers/instances.js'
+import { signTestToken } from '../helpers/tokens.js'
+import { WsPeer, until } from '../helpers/ws-peer.js'
+
+const skip = requireRedis(t)
+
+/** Every key under the prefix, with its TTL in ms (-1 = none). */
+function keysWithTtl (redis: RedisServer): Map<string, number> {
+  const keys = redis.cli('--scan', '--pattern', 'swb:*').split('\n').filter(Boolean)
+  return new Map(keys.map((k) => [k, Number(redis.cli('pttl', k).trim())]))
+}
+
+t.test('SIGKILL of an instance: its peers leave their rooms within the documented bound and nothing stale stays', skip, async (t) => {
+  const redis = await startRedis(t)
+  const graceSeconds = 1
+  const watch = { REDIS_INSTANCE_TTL_SECONDS: String(DEATH_WATCH.REDIS_INSTANCE_TTL_SECONDS), REDIS_REAP_INTERVAL_SECONDS: String(DEATH_WATCH.REDIS_REAP_INTERVAL_SECONDS) }
+  const doomed = await spawnInstance(t, { ...watch, REDIS_URL: redis.url, INSTANCE_ID: 'doomed', RESUME_GRACE_SECONDS: String(graceSeconds), ROOM_CAPACITY: '3' })
+  const survivor = await startInstance(t, { ...DEATH_WATCH, REDIS_URL: redis.url, INSTANCE_ID: 'survivor', RESUME_GRACE_SECONDS: graceSeconds, ROOM_CAPACITY: 3 })
+
+  const doctor = await WsPeer.connect(survivor.base, await signTestToken({ sub: 'doctor' }))
+  const patient = await WsPeer.connect(doomed.base, await signTestToken({ sub: 'patient' }))
+  const nurse = await WsPeer.connect(doomed.base, await signTestToken({ sub: 'nurse' }))
+  t.teardown(() => { doctor.drop(); patient.drop(); nurse.drop() })
+  for (const p of [doctor, patient, nurse]) {
+    p.send({ type: 'join', room: 'ward' })
+    t.match(await p.next((m) => m.type !== 'welcome'), { type: 'joined' })
+  }
+  await doctor.waitCount('peer-joined', 2)
+  const doomedId = redis.cli('zrange', 'swb:instances', '0', '-1').split('\n').find((id) => id.startsWith('doomed-'))
+  t.ok(doomedId, 'the child registered itself')
+
+  const killedAt = Date.now()
+  doomed.child.kill('SIGKILL')
+  t.match(await doomed.exited, { signal: 'SIGKILL' })
+
+  // Bound (docs/redis.md): liveness TTL + reap interval + resume grace, plus delivery.
+  const boundMs = (DEATH_WATCH.REDIS_INSTANCE_TTL_SECONDS + DEATH_WATCH.REDIS_REAP_INTERVAL_SECONDS + graceSeconds) * 1000
+  const left = await Promise.all([
+    doctor.next((m) => m.type === 'peer-left' && m.peerId === patient.peerId, boundMs + 2000),
+    doctor.next((m) => m.type === 'peer-left' && m.peerId === nurse.peerId, boundMs + 2000)
+  ])
+  const elapsed = Date.now() - killedAt
+  t.comment(`peer-left ${elapsed} ms after SIGKILL (bound ${boundMs} ms + delivery)`)
+  t.ok(elapsed >= graceSeconds * 1000, 'not before the resume grace period')
+  t.ok(elapsed <= boundMs + 1000, `within the bound (${elapsed} ms)`)
+  t.match(left, [{ room: 'ward', reason: 'timeout' }, { room: 'ward', reason: 'timeout' }])
+
+  // Nothing of the dead instance or its peers is left, and every remaining key expires on its own.
+  await until(() => ![...keysWithTtl(redis).keys()].some((k) => k.includes(`{i:${doomedId}}`)), 'the dead instance keys to go')
+  const keys = keysWithTtl(redis)
+  for (const peerId of [patient.peerId, nurse.peerId]) {
+    t.notOk([...keys.keys()].some((k) => k.includes(`{p:${peerId}}`)), `no session keys left for ${peerId}`)
+  }
+  t.same(redis.cli('hkeys', 'swb:room:{r:ward}').split('\n').filter(Boolean), [doctor.peerId], 'only the live peer is in the room')
+  t.same(redis.cli('zrange', 'swb:instances', '0', '-1').split('\n').filter((id) => id !== '' && !id.startsWith('survivor-')), [], 'the dead instance is unregistered')
+  t.equal(redis.cli('hgetall', 'swb:conn:{u:patient}').trim(), '', 'its connection counts are gone')
+  for (const [key, ttl] of keys) t.ok(ttl > 0, `${key} has a TTL (${ttl} ms)`)
+
+  // The room works on: the doctor can still be joined and reached.
+  const other = await WsPeer.connect(survivor.base, await signTestToken({ sub: 'patient' }))
+  t.teardown(() => other.drop())
+  other.send({ type: 'join', room: 'ward' })
+  t.match(await other.next('joined'), { peers: [{ peerId: doctor.peerId }] })
+})
+
+t.test('after a SIGKILL the client resumes on another instance within the grace and keeps peerId, rooms and queued messages', skip, async (t) => {
+  const redis = await startRedis(t)
+  const env = { REDIS_URL: redis.url, RESUME_GRACE_SECONDS: '10', REDIS_INSTANCE_TTL_SECONDS: String(DEATH_WATCH.REDIS_INSTANCE_TTL_SECONDS) }
+  const doomed = await spawnInstance(t, { ...env, INSTANCE_ID: 'doomed' })
+  const survivor = await startInstance(t, { ...DEATH_WATCH, REDIS_URL: redis.url, INSTANCE_ID: 'survivor', RESUME_GRACE_SECONDS: 10 })
+  const patientToken = await signTestToken({ sub: 'patient' })
+  const doctor = await WsPeer.connect(survivor.base, await signTestToken({ sub: 'doctor' }))
+  const patient = await WsPeer.connect(doomed.base, patientToken)
+  t.teardown(() => { doctor.drop(); patient.drop() })
+  patient.send({ type: 'join', room: 'r' })
+  await patient.next('joined')
+  doctor.send({ type: 'join', room: 'r' })
+  await doctor.next('joined')
+  await patient.next('peer-joined')
+  const lastSeq = patient.lastSeq
+
+  doomed.child.kill('SIGKILL')
+  await patient.waitClosed()
+  // While the patient is away, the doctor's messages queue in Redis.
+  for (let i = 0; i < 4; i++) doctor.send({ type: 'candidate', room: 'r', to: patient.peerId, candidate: { candidate: `c${i}` } })
+  await doctor.sync()
+  // Let the survivor notice the death and adopt the session: the resume must work after that too.
+  await until(() => redis.cli('hget', `swb:peer:{p:${patient.peerId}}`, 'owner').trim().startsWith('survivor-'), 'the survivor to adopt the session', 5000)
+
+  const resumed = await WsPeer.resume(survivor.base, patientToken, patient, lastSeq)
+  t.teardown(() => resumed.drop())
+  t.match(resumed.welcome, { resumed: true, peerId: patient.peerId, rooms: ['r'] })
+  const got = await resumed.waitCount('candidate', 4)
+  t.same(got.map((m) => (m.candidate as { candidate: string }).candidate), ['c0', 'c1', 'c2', 'c3'])
+  t.same(got.map((m) => m.seq), [lastSeq + 1, lastSeq + 2, lastSeq + 3, lastSeq + 4])
+  resumed.send({ type: 'answer', room: 'r', to: doctor.peerId, sdp: 'v=0' })
+  t.match(await doctor.next('answer'), { from: patient.peerId })
+  await doctor.sync()
+  t.equal(doctor.ofType('peer-left').length, 0, 'the doctor never saw the patient leave')
+})
