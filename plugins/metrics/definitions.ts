@@ -9,12 +9,28 @@ export interface GaugeSources {
   rooms?: () => number
   peers?: () => number
   connections?: () => number
+  /** Running totals kept by the room registry (see RegistryCounters). */
+  registry?: () => { crossInstanceDeliveries: number, commandErrors: number, reconnections: number }
 }
 
 export function createMetrics (sources: GaugeSources = {}) {
   // One registry per app instance: tests build many apps in one process.
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
+  /** A counter that mirrors a running total kept elsewhere, advanced at scrape time. */
+  const mirrored = (name: string, help: string, read: () => number | undefined): Counter => {
+    let seen = 0
+    return new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect () {
+        const total = read() ?? 0
+        if (total > seen) this.inc(total - seen)
+        seen = Math.max(seen, total)
+      }
+    })
+  }
   const m = {
     registry,
     sources,
@@ -87,6 +103,12 @@ export function createMetrics (sources: GaugeSources = {}) {
       buckets: [16e3, 32e3, 64e3, 128e3, 256e3, 512e3, 1e6, 2e6, 4e6, 8e6],
       registers: [registry]
     }),
+    crossInstanceTotal: mirrored('switchboard_cross_instance_deliveries_total', 'Messages handed to another instance (through Redis) for a peer connected there',
+      () => sources.registry?.().crossInstanceDeliveries),
+    redisErrorsTotal: mirrored('switchboard_redis_command_errors_total', 'Registry commands that failed because Redis was unreachable, slow or refusing',
+      () => sources.registry?.().commandErrors),
+    redisReconnectionsTotal: mirrored('switchboard_redis_reconnections_total', 'Times the Redis connection came back after being lost',
+      () => sources.registry?.().reconnections),
     callReportsTotal: new Counter({ name: 'switchboard_call_quality_reports_total', help: 'Call-quality reports received', labelNames: ['candidate_type'] as const, registers: [registry] })
   }
   return m

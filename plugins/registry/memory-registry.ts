@@ -1,5 +1,5 @@
 import type { PeerInfo } from '../signaling/messages.js'
-import { stampSeq, type DeliveryOutcome, type JoinOutcome, type RegistryLimits, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink } from './types.js'
+import { stampSeq, type DeliveryOutcome, type RegistryCounters, type JoinOutcome, type RegistryLimits, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink } from './types.js'
 
 /** How many ended sessions' token hashes we remember, to tell "ended" from "never existed". */
 const ENDED_TOKENS_KEPT = 10_000
@@ -22,6 +22,8 @@ interface PeerState {
  */
 export class MemoryRegistry implements RoomRegistry {
   readonly kind = 'memory'
+  /** One process: nothing crosses instances and there is no store to lose. */
+  readonly counters: RegistryCounters = { crossInstanceDeliveries: 0, commandErrors: 0, reconnections: 0 }
   private readonly rooms = new Map<string, Map<string, PeerInfo>>()
   private readonly peers = new Map<string, PeerState>()
   private readonly byResumeToken = new Map<string, string>()
@@ -180,7 +182,6 @@ export class MemoryRegistry implements RoomRegistry {
     this.endedTokens.clear()
   }
 
-  /** Sizes for metrics and tests. */
   stats (): { rooms: number, peers: number } {
     return { rooms: this.rooms.size, peers: this.peers.size }
   }

@@ -7,7 +7,7 @@ import { connectRedis, createRedisClient, describeRedis, type RedisClient, type 
 import { defineScripts, runScript, type ScriptName } from './redis-scripts.js'
 import { RedisLiveness } from './redis-liveness.js'
 import {
-  RegistryUnavailableError, stampSeq, type DeliveryOutcome, type JoinOutcome, type RegistryLimits,
+  RegistryUnavailableError, stampSeq, type DeliveryOutcome, type JoinOutcome, type RegistryCounters, type RegistryLimits,
   type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink
 } from './types.js'
 
@@ -67,6 +67,7 @@ const TRANSIENT_REPLY = /^(LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|BUSY
  */
 export class RedisRegistry implements RoomRegistry {
   readonly kind = 'redis'
+  readonly counters: RegistryCounters = { crossInstanceDeliveries: 0, commandErrors: 0, reconnections: 0 }
   readonly instanceId: string
   readonly keys: RedisKeys
   /** Keys of live sessions expire this long after their last refresh (a backstop: nothing leaks forever). */
@@ -148,7 +149,10 @@ export class RedisRegistry implements RoomRegistry {
     this.client.on('error', (err: Error) => this.log.debug({ err: { message: err.message } }, 'redis client error'))
     this.subscriber.on('error', (err: Error) => this.log.debug({ err: { message: err.message } }, 'redis subscriber error'))
     this.client.on('close', () => this.onConnectionLost())
-    this.client.on('ready', () => { void this.resync('redis connection is back') })
+    this.client.on('ready', () => {
+      this.counters.reconnections++
+      void this.resync('redis connection is back')
+    })
     // Publications sent while the subscriber was away are lost: read what they carried from the buffers.
     this.subscriber.on('ready', () => { if (this.state === 'ready') this.fillAttached() })
 
@@ -164,10 +168,14 @@ export class RedisRegistry implements RoomRegistry {
 
   /** Runs a registry operation: fails fast when Redis is away, and turns connection failures into RegistryUnavailableError. */
   private async op<T> (fn: () => Promise<T>): Promise<T> {
-    if (this.state !== 'ready') throw this.unavailable()
+    if (this.state !== 'ready') {
+      this.counters.commandErrors++
+      throw this.unavailable()
+    }
     try {
       return await fn()
     } catch (err) {
+      this.counters.commandErrors++
       throw this.translate(err)
     }
   }
@@ -417,7 +425,10 @@ export class RedisRegistry implements RoomRegistry {
       // Our own peer: straight to its socket. Another instance's: to that instance's channel, where
       // it is delivered in seq order (the buffer above already holds it for a resume).
       if (owner === this.instanceId) this.receive(peerId, seq, json)
-      else await this.publish(owner, `m ${peerId} ${seq} ${json}`)
+      else {
+        await this.publish(owner, `m ${peerId} ${seq} ${json}`)
+        this.counters.crossInstanceDeliveries++
+      }
       return attached === '1' ? 'delivered' : 'queued'
     })
   }
@@ -717,6 +728,13 @@ export class RedisRegistry implements RoomRegistry {
   }
 
   // ---- health and shutdown --------------------------------------------------------------------
+
+  /** The peers this instance owns, and the rooms they are in: each instance reports its own share. */
+  stats (): { rooms: number, peers: number } {
+    const rooms = new Set<string>()
+    for (const peer of this.owned.values()) for (const room of peer.rooms.keys()) rooms.add(room)
+    return { rooms: rooms.size, peers: this.owned.size }
+  }
 
   async healthy (): Promise<{ ok: boolean, detail?: string }> {
     if (this.state !== 'ready') return { ok: false, detail: this.unavailable().message }

@@ -33,6 +33,15 @@ export interface SessionRecord {
   rooms: string[]
 }
 
+export interface RegistryCounters {
+  /** Messages handed to another instance for its peer. */
+  crossInstanceDeliveries: number
+  /** Registry commands that failed (Redis unreachable, timed out or refusing). */
+  commandErrors: number
+  /** Times the connection to the shared store came back after being lost. */
+  reconnections: number
+}
+
 export interface RegistryLimits {
   /** Replay buffer bounds per peer. */
   bufferMessages: number
@@ -94,6 +103,11 @@ export interface RoomRegistry {
    * adopted it), or ending it failed during a Redis outage. End it like a grace timeout (peer-left).
    */
   onSessionOrphaned? (handler: (peerId: string) => Promise<void>): void
+
+  /** Rooms and peer sessions as this instance sees them (all of them in memory; the ones it owns with Redis). */
+  stats (): { rooms: number, peers: number }
+  /** Running totals for metrics; they only grow. */
+  readonly counters: RegistryCounters
 
   /** A quick answer whether the registry can serve (for /health/ready). */
   healthy (): Promise<{ ok: boolean, detail?: string }>

@@ -3,7 +3,7 @@ import type { WebSocket } from 'ws'
 import type { Identity } from '../auth/types.js'
 import { grantFor } from '../auth/claims.js'
 import { RegistryUnavailableError, type Sink } from '../registry/types.js'
-import { CloseCode, type ClientMessage, type ClientMessageOf, type OutgoingMessage } from './messages.js'
+import { CloseCode, MAX_META_BYTES, type ClientMessage, type ClientMessageOf, type OutgoingMessage } from './messages.js'
 import { SignalCode, SignalError } from './errors.js'
 import { parseClientMessage } from './parse.js'
 import { TokenBucket } from './token-bucket.js'
@@ -53,6 +53,7 @@ export class Connection {
   }
 
   get userId (): string { return this.identity.sub }
+  get who (): { peerId: string, userId: string } { return { peerId: this.peerId, userId: this.identity.sub } }
   get tokenExpiresAtMs (): number { return this.identity.exp * 1000 }
 
   /** Writes the replayed backlog, then whatever arrived meanwhile, then goes live. */
@@ -75,7 +76,7 @@ export class Connection {
     // A consumer that does not read must not grow our memory: cut it off; its messages stay in the
     // replay buffer, so a resume (once it reads again) loses nothing.
     if (this.socket.bufferedAmount > this.hub.config.WS_SEND_BUFFER_LIMIT_BYTES) {
-      this.hub.metrics.slowConsumer()
+      this.hub.observer.slowConsumer()
       this.close(CloseCode.SLOW_CONSUMER, 'slow consumer', true)
     }
   }
@@ -96,7 +97,6 @@ export class Connection {
     if (this.closed) return
     const c = this.hub.config
     if (!this.bucket.take()) {
-      this.hub.metrics.refused(SignalCode.RATE_LIMITED)
       // A client that keeps sending while refused is abusive, not bursty: disconnect it.
       if (++this.refusedInARow > c.WS_MESSAGE_BURST) {
         this.close(CloseCode.RATE_LIMIT_ABUSE, 'message rate limit exceeded')
@@ -121,19 +121,27 @@ export class Connection {
     }
     // Handle one message at a time, in arrival order, even though handlers await the registry.
     const message = parsed.message
-    this.inbound = this.inbound.then(() => this.handle(message))
+    const receivedAt = performance.now()
+    this.inbound = this.inbound.then(() => this.handle(message, receivedAt))
   }
 
-  private async handle (message: ClientMessage): Promise<void> {
+  private async handle (message: ClientMessage, receivedAt: number): Promise<void> {
     if (this.closed && message.type !== 'leave') return
     try {
       switch (message.type) {
         case 'join': return await this.onJoin(message)
         case 'leave': return await this.onLeave(message)
         case 'offer':
-        case 'answer': return await this.relay(message, { type: message.type, room: message.room, from: this.peerId, sdp: message.sdp })
-        case 'candidate': return await this.relay(message, { type: 'candidate', room: message.room, from: this.peerId, candidate: message.candidate })
-        case 'message': return await this.onAppMessage(message)
+        case 'answer':
+          await this.relay(message, { type: message.type, room: message.room, from: this.peerId, sdp: message.sdp })
+          return this.hub.observer.relayed(message.type, (performance.now() - receivedAt) / 1000)
+        case 'candidate':
+          await this.relay(message, { type: 'candidate', room: message.room, from: this.peerId, candidate: message.candidate })
+          return this.hub.observer.relayed(message.type, (performance.now() - receivedAt) / 1000)
+        case 'message':
+          await this.onAppMessage(message)
+          return this.hub.observer.relayed(message.type, (performance.now() - receivedAt) / 1000)
+        case 'stats': return this.hub.observer.callQuality(message)
         case 'ping': return this.sendTransient(message.id === undefined ? { type: 'pong' } : { type: 'pong', ref: message.id })
         case 'refresh': return await this.onRefresh(message)
         case 'ack': return await this.hub.registry.ack(this.peerId, Math.min(message.seq, this.seq))
@@ -152,7 +160,7 @@ export class Connection {
   }
 
   private refuse (error: SignalError, ref?: string): void {
-    this.hub.metrics.refused(error.code)
+    this.hub.observer.refused(this.who, error.code)
     this.log.debug({ code: error.code, ref }, 'message refused')
     // Errors answer this connection only: replaying them would let a burst of refusals evict real messages.
     this.sendTransient(ref === undefined
@@ -164,11 +172,14 @@ export class Connection {
     if (this.hub.draining) throw new SignalError(SignalCode.DRAINING, 'This instance is draining: reconnect and join elsewhere')
     const grant = grantFor(this.identity, message.room)
     if (!grant) throw new SignalError(SignalCode.ROOM_FORBIDDEN, `Your token does not grant room "${message.room}"`)
+    if (message.meta !== undefined && JSON.stringify(message.meta).length > MAX_META_BYTES) {
+      throw new SignalError(SignalCode.INVALID_MESSAGE, `meta exceeds ${MAX_META_BYTES} bytes`)
+    }
     await this.hub.join(this, message.room, grant.role, message.meta)
   }
 
   private async onLeave (message: ClientMessageOf<'leave'>): Promise<void> {
-    await this.hub.leave(this.peerId, message.room)
+    await this.hub.leave(this.who, message.room)
   }
 
   private async relay (message: ClientMessageOf<'offer' | 'answer' | 'candidate'>, out: OutgoingMessage): Promise<void> {

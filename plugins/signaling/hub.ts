@@ -7,27 +7,7 @@ import type { DeliveryOutcome, RoomRegistry } from '../registry/types.js'
 import { Connection } from './connection.js'
 import { SignalCode, SignalError } from './errors.js'
 import { CloseCode, type ConnectionLimits, type OutgoingMessage, type PeerInfo } from './messages.js'
-
-/** What the hub reports as it works; the metrics plugin provides a Prometheus-backed one. */
-export interface SignalingMetrics {
-  connectionOpened (resumed: boolean): void
-  connectionClosed (code: number): void
-  delivered (type: string, outcome: DeliveryOutcome): void
-  refused (code: string): void
-  slowConsumer (): void
-  heartbeatTimeout (): void
-  sessionExpired (): void
-}
-
-const NO_METRICS: SignalingMetrics = {
-  connectionOpened () {},
-  connectionClosed () {},
-  delivered () {},
-  refused () {},
-  slowConsumer () {},
-  heartbeatTimeout () {},
-  sessionExpired () {}
-}
+import type { SignalingObserver, Who } from './observer.js'
 
 const NORMAL_CLOSURE = 1000
 
@@ -45,7 +25,6 @@ export class SignalingHub {
   readonly connections = new Map<string, Connection>()
   private readonly graceTimers = new Map<string, NodeJS.Timeout>()
   private readonly heartbeat: NodeJS.Timeout
-  metrics: SignalingMetrics = NO_METRICS
   draining = false
   private closing = false
 
@@ -53,6 +32,7 @@ export class SignalingHub {
     readonly config: Config,
     readonly registry: RoomRegistry,
     readonly auth: Auth,
+    readonly observer: SignalingObserver,
     private readonly log: FastifyBaseLogger
   ) {
     // One timer for all sockets: a socket that missed the previous ping is dead.
@@ -83,7 +63,7 @@ export class SignalingHub {
     for (const conn of this.connections.values()) {
       if (!conn.alive) {
         conn.log.info('heartbeat timeout')
-        this.metrics.heartbeatTimeout()
+        this.observer.heartbeatTimeout()
         conn.socket.terminate()
         continue
       }
@@ -96,8 +76,8 @@ export class SignalingHub {
   async accept (socket: WebSocket, identity: Identity, resume: ResumeRequest | undefined, log: FastifyBaseLogger): Promise<void> {
     // Frames sent before we are ready wait in the socket, instead of reaching no listener.
     socket.pause()
-    let closedEarly = false
-    const onEarlyClose = (): void => { closedEarly = true }
+    let closedEarly: number | undefined
+    const onEarlyClose = (code: number): void => { closedEarly = code }
     socket.once('close', onEarlyClose)
 
     let peerId: string | undefined
@@ -115,8 +95,9 @@ export class SignalingHub {
     if (previous) await this.replace(previous)
 
     if (!await this.registry.acquireConnection(identity.sub, this.config.MAX_CONNECTIONS_PER_USER)) {
-      this.metrics.refused('SWB_TOO_MANY_CONNECTIONS')
-      socket.send(JSON.stringify({ type: 'error', seq: 0, code: 'SWB_TOO_MANY_CONNECTIONS', message: `At most ${this.config.MAX_CONNECTIONS_PER_USER} connections per user` }))
+      this.observer.refused({ userId: identity.sub }, SignalCode.TOO_MANY_CONNECTIONS)
+      // No welcome and no session: this error is the only message, hence seq 0.
+      socket.send(JSON.stringify({ type: 'error', seq: 0, code: SignalCode.TOO_MANY_CONNECTIONS, message: `At most ${this.config.MAX_CONNECTIONS_PER_USER} connections per user` }))
       socket.close(CloseCode.POLICY, 'too many connections')
       socket.off('close', onEarlyClose)
       // Still paused, the socket would never read the client's closing handshake and would linger
@@ -127,13 +108,19 @@ export class SignalingHub {
 
     const resumeToken = randomBytes(32).toString('base64url')
     const resumed = peerId !== undefined
-    if (peerId === undefined) {
-      peerId = randomBytes(12).toString('base64url')
-      await this.registry.createSession(peerId, identity.sub, hashResumeToken(resumeToken))
-    } else {
-      clearTimeout(this.graceTimers.get(peerId))
-      this.graceTimers.delete(peerId)
-      await this.registry.rotateResumeToken(peerId, hashResumeToken(resumeToken))
+    try {
+      if (peerId === undefined) {
+        peerId = randomBytes(12).toString('base64url')
+        await this.registry.createSession(peerId, identity.sub, hashResumeToken(resumeToken))
+      } else {
+        clearTimeout(this.graceTimers.get(peerId))
+        this.graceTimers.delete(peerId)
+        await this.registry.rotateResumeToken(peerId, hashResumeToken(resumeToken))
+      }
+    } catch (err) {
+      // The slot taken above belongs to no connection yet: give it back before failing.
+      await this.registry.releaseConnection(identity.sub).catch(() => {})
+      throw err
     }
 
     const conn = new Connection(peerId, identity, socket, this, log.child({ peerId }))
@@ -169,10 +156,10 @@ export class SignalingHub {
     // Arrived during a drain (a resume, or a balancer that has not noticed yet): told to move on too,
     // rather than left to be cut off at the deadline.
     if (this.draining) conn.sendTransient(this.reconnectMessage())
-    this.metrics.connectionOpened(resumed)
+    this.observer.connected(conn.who, resumed)
     conn.log.info({ userId: identity.sub, resumed, replayed: replayed.length, resumeError: resumeError?.code }, resumed ? 'peer resumed' : 'peer connected')
     socket.resume()
-    if (closedEarly) await this.onClose(conn, 1006)
+    if (closedEarly !== undefined) await this.onClose(conn, closedEarly)
   }
 
   private async findResumable (identity: Identity, resume: ResumeRequest): Promise<
@@ -218,7 +205,7 @@ export class SignalingHub {
   }
 
   private async onClose (conn: Connection, code: number): Promise<void> {
-    this.metrics.connectionClosed(code)
+    this.observer.disconnected(conn.who, code)
     if (conn.closed) return // already replaced by a resumed connection
     conn.dispose()
     if (this.connections.get(conn.peerId) === conn) this.connections.delete(conn.peerId)
@@ -243,7 +230,7 @@ export class SignalingHub {
     clearTimeout(this.graceTimers.get(peerId))
     this.graceTimers.delete(peerId)
     const rooms = await this.registry.deleteSession(peerId)
-    this.metrics.sessionExpired()
+    this.observer.sessionEnded(peerId, reason)
     this.log.info({ peerId, reason, rooms: rooms.length }, 'session ended')
     for (const room of rooms) {
       const body = JSON.stringify({ type: 'peer-left', room, peerId, reason } satisfies OutgoingMessage)
@@ -257,7 +244,7 @@ export class SignalingHub {
 
   private async deliverBody (peerId: string, type: string, body: string): Promise<DeliveryOutcome> {
     const outcome = await this.registry.deliver(peerId, body)
-    this.metrics.delivered(type, outcome)
+    this.observer.delivered(type, outcome)
     return outcome
   }
 
@@ -274,13 +261,16 @@ export class SignalingHub {
     await this.deliver(conn.peerId, { type: 'joined', room, ...(role !== undefined && { role }), peers: outcome.peers })
     if (outcome.alreadyJoined) return
     conn.log.info({ room }, 'joined room')
+    this.observer.joined(conn.who, room, role)
     const body = JSON.stringify({ type: 'peer-joined', room, peer: member } satisfies OutgoingMessage)
     await Promise.all(outcome.peers.map((p) => this.deliverBody(p.peerId, 'peer-joined', body)))
   }
 
-  async leave (peerId: string, room: string): Promise<void> {
+  async leave (who: Who & { peerId: string }, room: string): Promise<void> {
+    const { peerId } = who
     if (!await this.registry.leave(room, peerId)) throw new SignalError(SignalCode.NOT_IN_ROOM, `You are not in room "${room}"`)
     this.log.info({ peerId, room }, 'left room')
+    this.observer.left(who, room)
     await this.deliver(peerId, { type: 'left', room })
     const body = JSON.stringify({ type: 'peer-left', room, peerId, reason: 'left' } satisfies OutgoingMessage)
     await Promise.all((await this.registry.members(room)).map((m) => this.deliverBody(m.peerId, 'peer-left', body)))

@@ -7,6 +7,7 @@ import { ERROR_PREFIX } from '../../src/errors.js'
 import { problemResponses } from '../../src/problem.js'
 import { authError } from '../auth/errors.js'
 import { originAllowed } from './origin.js'
+import { createObserver } from './observer.js'
 import { RegistryUnavailableError } from '../registry/types.js'
 import { SignalingHub, type ResumeRequest } from './hub.js'
 import { CloseCode, ConnectionLimits, SUBPROTOCOL } from './messages.js'
@@ -23,6 +24,7 @@ declare module 'fastify' {
 
 const OriginForbiddenError = createError(`${ERROR_PREFIX}_ORIGIN_FORBIDDEN`, 'Origin not allowed', 403)
 const TooManyConnectionsError = createError<[number]>(`${ERROR_PREFIX}_TOO_MANY_CONNECTIONS`, 'At most %d connections per user', 429)
+const UpgradeRequiredError = createError(`${ERROR_PREFIX}_UPGRADE_REQUIRED`, 'This endpoint is a WebSocket: send an upgrade request', 426)
 const BadResumeError = createError(`${ERROR_PREFIX}_VALIDATION`, 'lastSeq must be a non-negative integer given with resume', 400)
 
 const SignalQuery = Type.Object({
@@ -56,7 +58,13 @@ async function admit (app: FastifyInstance, request: FastifyRequest): Promise<vo
 
 export default fp(async (app) => {
   const config = app.config
-  const hub = new SignalingHub(config, app.registry, app.auth, app.log.child({ component: 'signaling' }))
+  const hub = new SignalingHub(config, app.registry, app.auth, createObserver(app.metrics, app.audit), app.log.child({ component: 'signaling' }))
+  Object.assign(app.metrics.sources, {
+    connections: () => hub.connections.size,
+    rooms: () => app.registry.stats().rooms,
+    peers: () => app.registry.stats().peers,
+    registry: () => app.registry.counters
+  })
 
   await app.register(websocket, {
     options: {
@@ -82,39 +90,53 @@ export default fp(async (app) => {
     }
   })
 
-  app.get('/v1/signal', {
-    schema: { querystring: SignalQuery },
-    websocket: true,
+  app.route({
+    method: 'GET',
+    url: '/v1/signal',
+    schema: {
+      tags: ['signaling'],
+      summary: 'The signaling WebSocket (protocol: docs/signaling.md)',
+      description: 'Upgrade with `Connection: Upgrade`, `Upgrade: websocket`. Refusals happen before the upgrade, as problem+json. ' +
+        'A plain GET (no upgrade) gets 426.',
+      security: [{ bearerAuth: [] }],
+      querystring: SignalQuery,
+      response: problemResponses(400, 401, 403, 426, 503)
+    },
     onRequest: async (request) => {
       await admit(app, request)
       // A bad resume request is refused with 400 before the upgrade, like every other refusal.
       parseResume(request.query as { resume?: string, lastSeq?: string })
-    }
-  }, (socket, request) => {
-    const identity = request.identity
-    if (!identity) {
-      socket.close(CloseCode.POLICY, 'unauthenticated')
-      return
-    }
-    let resume: ResumeRequest | undefined
-    try {
-      resume = parseResume(request.query as { resume?: string, lastSeq?: string })
-    } catch {
-      socket.close(CloseCode.POLICY, 'lastSeq must be a non-negative integer given with resume')
-      return
-    }
-    hub.accept(socket, identity, resume, request.log).catch((err: unknown) => {
-      if (err instanceof RegistryUnavailableError) {
-        // Redis is away: say so with a stable code and 1013 (try again later) so the client retries.
-        request.log.warn({ code: err.code }, 'signaling connection refused: registry unavailable')
-        socket.send(JSON.stringify({ type: 'error', seq: 0, code: err.code, message: 'Signaling is briefly unavailable: reconnect shortly' }))
-        socket.close(1013, 'registry unavailable')
-        socket.resume() // accept() paused it: it must read the client's close frame
+    },
+    handler: async (_request, reply) => {
+      void reply.header('upgrade', 'websocket')
+      throw new UpgradeRequiredError()
+    },
+    wsHandler: (socket, request) => {
+      const identity = request.identity
+      if (!identity) {
+        socket.close(CloseCode.POLICY, 'unauthenticated')
         return
       }
-      request.log.error({ err }, 'could not set up signaling connection')
-      socket.close(1011, 'internal error')
-    })
+      let resume: ResumeRequest | undefined
+      try {
+        resume = parseResume(request.query as { resume?: string, lastSeq?: string })
+      } catch {
+        socket.close(CloseCode.POLICY, 'lastSeq must be a non-negative integer given with resume')
+        return
+      }
+      hub.accept(socket, identity, resume, request.log).catch((err: unknown) => {
+        if (err instanceof RegistryUnavailableError) {
+          // Redis is away: say so with a stable code and 1013 (try again later) so the client retries.
+          request.log.warn({ code: err.code }, 'signaling connection refused: registry unavailable')
+          socket.send(JSON.stringify({ type: 'error', seq: 0, code: err.code, message: 'Signaling is briefly unavailable: reconnect shortly' }))
+          socket.close(1013, 'registry unavailable')
+          socket.resume() // accept() paused it: it must read the client's close frame
+          return
+        }
+        request.log.error({ err }, 'could not set up signaling connection')
+        socket.close(1011, 'internal error')
+      })
+    }
   })
 
   app.get('/v1/signal/preflight', {

@@ -12,8 +12,14 @@ export const RoomName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[
 export const PeerId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'Server-assigned peer (connection) id' })
 /** Optional client correlation id, echoed as `ref` in an `error` that refuses the message. */
 const MessageId = Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Client correlation id, echoed as `ref` in errors' }))
-/** Small, free-form peer metadata (display name, device kind...); size-bounded by the message limit. */
-export const PeerMeta = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown(), { description: 'Free-form peer metadata shown to the room', maxProperties: 32 })
+/** Every `joined` lists each member's meta, so it is kept small (capacity × meta bounds that message). */
+export const MAX_META_BYTES = 2048
+/** Small, free-form peer metadata (display name, device kind...); its JSON size is checked on join. */
+export const PeerMeta = Type.Record(Type.String({ pattern: '^[\\s\\S]{1,64}$' }), Type.Unknown(), {
+  description: `Free-form peer metadata shown to the room: at most 32 keys of 1-64 characters, ${MAX_META_BYTES} bytes as JSON`,
+  maxProperties: 32,
+  additionalProperties: false
+})
 
 export const IceCandidateInit = Type.Object({
   candidate: Type.Optional(Type.String({ maxLength: 2048 })),
@@ -46,7 +52,18 @@ export const RefreshMessage = clientMessage('refresh', { token: Type.String({ mi
 export const AckMessage = clientMessage('ack', { seq: Type.Integer({ minimum: 0 }) },
   'Optional: the client has processed every message up to `seq`; the server may free its replay buffer up to there.')
 
-export const ClientMessageSchemas = [JoinMessage, LeaveMessage, OfferMessage, AnswerMessage, CandidateMessage, AppMessage, PingMessage, RefreshMessage, AckMessage] as const
+export const CandidateType = Type.Union(['host', 'srflx', 'prflx', 'relay', 'unknown'].map((t) => Type.Literal(t)), {
+  description: 'Type of the local candidate of the selected ICE candidate pair (unknown before one is selected)'
+})
+export const StatsMessage = clientMessage('stats', {
+  candidateType: CandidateType,
+  rttMs: Type.Optional(Type.Number({ minimum: 0, maximum: 60000, description: 'currentRoundTripTime of the selected pair, in ms' })),
+  jitterMs: Type.Optional(Type.Number({ minimum: 0, maximum: 60000, description: 'Inbound RTP jitter, in ms' })),
+  packetLoss: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Inbound packets lost / expected since the last report (0-1)' })),
+  bitrateBps: Type.Optional(Type.Number({ minimum: 0, maximum: 1e10, description: 'Outbound bitrate since the last report, bits per second' }))
+}, 'Call-quality report from RTCPeerConnection.getStats(), every few seconds during a call. Not answered; aggregated into metrics by candidate type only (never by room or user).')
+
+export const ClientMessageSchemas = [JoinMessage, LeaveMessage, OfferMessage, AnswerMessage, CandidateMessage, AppMessage, PingMessage, RefreshMessage, AckMessage, StatsMessage] as const
 export const ClientMessage = Type.Union([...ClientMessageSchemas], { $id: 'ClientMessage' })
 export type ClientMessage = Static<typeof ClientMessage>
 export type ClientMessageType = ClientMessage['type']
@@ -92,7 +109,7 @@ export const WelcomeMessage = serverMessage('welcome', {
   heartbeatIntervalMs: Type.Integer(),
   tokenExpiresAt: Type.Integer({ description: 'When the JWT lapses (ms since the epoch); send `refresh` before then' }),
   limits: ConnectionLimits
-}, 'First message on every connection. `seq` is the last sequence number already issued to this peer.')
+}, 'First message on every connection. `seq` is where the client stands: 0 for a new session, the `lastSeq` it sent when resuming; replayed messages follow.')
 export const JoinedMessage = serverMessage('joined', { room: RoomName, role: Type.Optional(Type.String()), peers: Type.Array(PeerInfo) },
   'You joined `room`; `peers` are the others already there.')
 export const LeftMessage = serverMessage('left', { room: RoomName }, 'You left `room`.')
@@ -115,7 +132,7 @@ export const ReconnectMessage = serverMessage('reconnect', {
   afterMs: Type.Integer({ minimum: 0, description: 'Wait this long (jittered) before reconnecting with your resume token' })
 }, 'This instance is shutting down: reconnect (through the load balancer) and resume.')
 export const ErrorMessage = serverMessage('error', {
-  code: Type.String({ description: 'Stable error code, see docs/errors.md' }),
+  code: Type.String({ description: 'Stable error code, see docs/signaling.md#error-codes' }),
   message: Type.String(),
   ref: Type.Optional(Type.String({ description: 'The `id` of the refused message, when it had one' }))
 }, 'A message was refused, or something went wrong on this connection.')

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { MemoryRegistry } from '../../../plugins/registry/memory-registry.js'
 import { stampSeq } from '../../../plugins/registry/types.js'
-import { registryScenarios } from './scenarios.js'
+import { registryScenarios } from '../../helpers/registry-scenarios.js'
 
 registryScenarios(t, async (limits) => new MemoryRegistry(limits))
 

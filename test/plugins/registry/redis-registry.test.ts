@@ -4,7 +4,7 @@ import { pino } from 'pino'
 import { RedisRegistry } from '../../../plugins/registry/redis-registry.js'
 import { requireRedis, startRedis } from '../../helpers/redis-server.js'
 import { testConfig } from '../../helpers/config.js'
-import { registryScenarios } from './scenarios.js'
+import { registryScenarios } from '../../helpers/registry-scenarios.js'
 
 // The same scenarios as the memory registry, against a real redis-server: one interface, one contract.
 const { skip } = requireRedis(t)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { signalingServer } from './harness.js'
+import { signalingServer } from '../../helpers/signaling-harness.js'
 import type { WsPeer } from '../../helpers/ws-peer.js'
 
 t.test('20 simultaneous joins to a room of capacity 2: exactly 2 join, the rest are refused SWB_ROOM_FULL', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { pair, signalingServer } from './harness.js'
+import { pair, signalingServer } from '../../helpers/signaling-harness.js'
 import { build, listen } from '../../helpers/build.js'
 import { signTestToken } from '../../helpers/tokens.js'
 import { WsPeer, until } from '../../helpers/ws-peer.js'

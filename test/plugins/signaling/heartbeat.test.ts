@@ -1,5 +1,5 @@
 import t from 'tap'
-import { signalingServer } from './harness.js'
+import { signalingServer } from '../../helpers/signaling-harness.js'
 
 const INTERVAL = 200
 const GRACE_MS = 300

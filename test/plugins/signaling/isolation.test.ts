@@ -1,5 +1,5 @@
 import t from 'tap'
-import { pair, signalingServer } from './harness.js'
+import { pair, signalingServer } from '../../helpers/signaling-harness.js'
 import type { WsPeer } from '../../helpers/ws-peer.js'
 
 const ROOM_TRAFFIC = ['offer', 'answer', 'candidate', 'message', 'peer-left']

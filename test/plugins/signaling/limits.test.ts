@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { pair, signalingServer, type Harness } from './harness.js'
+import { pair, signalingServer, type Harness } from '../../helpers/signaling-harness.js'
 import { WsPeer } from '../../helpers/ws-peer.js'
 
 /** Another pair, in another room, still relays: one client's abuse never takes the server down. */

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { pair, signalingServer } from './harness.js'
+import { pair, signalingServer } from '../../helpers/signaling-harness.js'
 
 t.test('bad frames get a typed error (with `ref` when they carry a readable id) and the connection goes on', async (t) => {
   const h = await signalingServer(t)

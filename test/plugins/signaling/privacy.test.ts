@@ -1,5 +1,5 @@
 import t from 'tap'
-import { signalingServerWithLogs } from './harness.js'
+import { signalingServerWithLogs } from '../../helpers/signaling-harness.js'
 import { WsPeer, until } from '../../helpers/ws-peer.js'
 
 t.test('at LOG_LEVEL trace, no SDP, candidate, app data, meta, token or resume token reaches the logs', async (t) => {

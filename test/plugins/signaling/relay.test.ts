@@ -1,5 +1,5 @@
 import t from 'tap'
-import { pair, signalingServer } from './harness.js'
+import { pair, signalingServer } from '../../helpers/signaling-harness.js'
 import type { Msg } from '../../helpers/ws-peer.js'
 
 /** Replayed messages advance seq by exactly one each: no gaps, no repeats. */

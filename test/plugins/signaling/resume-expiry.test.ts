@@ -1,5 +1,5 @@
 import t from 'tap'
-import { pair, signalingServer, type Harness } from './harness.js'
+import { pair, signalingServer, type Harness } from '../../helpers/signaling-harness.js'
 import { WsPeer, until } from '../../helpers/ws-peer.js'
 
 async function dropped (h: Harness, peer: WsPeer): Promise<void> {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { pair, signalingServer, type Harness } from './harness.js'
+import { pair, signalingServer, type Harness } from '../../helpers/signaling-harness.js'
 import { WsPeer, until, type Msg } from '../../helpers/ws-peer.js'
 
 const REPLAYED = ['joined', 'left', 'peer-joined', 'peer-left', 'offer', 'answer', 'candidate', 'message']

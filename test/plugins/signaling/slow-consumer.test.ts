@@ -1,6 +1,6 @@
 import t from 'tap'
 import { WebSocket } from 'ws'
-import { pair, signalingServer } from './harness.js'
+import { pair, signalingServer } from '../../helpers/signaling-harness.js'
 import { WsPeer, until } from '../../helpers/ws-peer.js'
 
 const SEND_BUFFER_LIMIT = 256 * 1024

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { pair, signalingServer } from './harness.js'
+import { pair, signalingServer } from '../../helpers/signaling-harness.js'
 import { WsPeer } from '../../helpers/ws-peer.js'
 
 /** An `exp` two whole seconds ahead (JWT exp has one-second resolution). */

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { signalingServer, signalingServerWithLogs } from './harness.js'
+import { signalingServer, signalingServerWithLogs } from '../../helpers/signaling-harness.js'
 import { WsPeer } from '../../helpers/ws-peer.js'
 
 const OTHER_SECRET = 'a-different-secret-that-is-long-enough-0123456789'

@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
-import type { PeerInfo } from '../../../plugins/signaling/messages.js'
-import type { RegistryLimits, RoomRegistry, Sink } from '../../../plugins/registry/types.js'
+import type { PeerInfo } from '../../plugins/signaling/messages.js'
+import type { RegistryLimits, RoomRegistry, Sink } from '../../plugins/registry/types.js'
 
 /**
  * Builds a fresh, empty registry honouring `limits` (replay buffer bounds). A shared backend must

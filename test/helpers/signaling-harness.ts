@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
-import type { Config } from '../../../src/config.js'
-import { build, buildWithLogs, listen, type CapturedLogs } from '../../helpers/build.js'
-import { signTestToken, type SignTestTokenOptions } from '../../helpers/tokens.js'
-import { WsPeer, type ConnectOptions } from '../../helpers/ws-peer.js'
+import type { Config } from '../../src/config.js'
+import { build, buildWithLogs, listen, type CapturedLogs } from './build.js'
+import { signTestToken, type SignTestTokenOptions } from './tokens.js'
+import { WsPeer, type ConnectOptions } from './ws-peer.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
