@@ -8,7 +8,7 @@ export function configTable (): string {
   const rows = Object.entries(ConfigSchema.properties).map(([name, schema]) => {
     const s = schema as { default?: unknown, description?: string, anyOf?: Array<{ const?: unknown }>, type?: string }
     const choices = s.anyOf?.map((a) => a.const).filter((c) => c !== undefined)
-    const def = s.default === undefined ? '' : `\`${String(s.default)}\``
+    const def = s.default === undefined ? '' : s.default === '' ? '(empty)' : `\`${String(s.default)}\``
     const kind = choices && choices.length > 0 ? choices.map((c) => `\`${String(c)}\``).join(' \\| ') : (s.type ?? '')
     return `| \`${name}\` | ${kind} | ${def} | ${(s.description ?? '').replace(/\|/g, '\\|')} |`
   })
