@@ -3,6 +3,7 @@ import { backoffDelay, reconnectOptions, type ReconnectOptions } from './backoff
 import { Emitter } from './emitter.js'
 import { asSwitchboardError, ClientErrorCode, SwitchboardError } from './errors.js'
 import { requestJson, type FetchLike, type IceServersResult, type PreflightResult } from './http.js'
+import { callQualityReport, DEFAULT_STATS_INTERVAL_MS, MIN_STATS_INTERVAL_MS, type CallQualityReport, type StatsSnapshot, type StatsSource } from './stats.js'
 import { BEARER_SUBPROTOCOL_PREFIX, CloseCode, PREFLIGHT_PATH, reconnectableClose, REPLAYED_TYPES, SUBPROTOCOL, TURN_CREDENTIALS_PATH } from './protocol.js'
 import { retireSocket, SOCKET_OPEN, type SocketConstructor, type SocketLike } from './transport.js'
 import { endpoints, type Endpoints } from './urls.js'
@@ -149,6 +150,8 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
   /** Drain moves in a row that landed on a draining instance again (e.g. a single instance restarting). */
   private drainHops = 0
   private lastDrainAt = 0
+  /** Stop functions of the running monitorCall() loops. */
+  private readonly monitors = new Set<() => void>()
 
   constructor (options: SwitchboardClientOptions) {
     super()
@@ -221,6 +224,7 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
     this.socket = undefined
     this.resumeToken = undefined
     this.stopTimers()
+    this.stopMonitors()
     clearTimeout(this.reconnectTimer)
     this.setState('closed')
     this.failOutstanding(error)
@@ -507,6 +511,7 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
   private finish (error: SwitchboardError): void {
     clearTimeout(this.reconnectTimer)
     this.stopTimers()
+    this.stopMonitors()
     this.resumeToken = undefined
     this.setState('closed')
     this.failOutstanding(error)
@@ -745,6 +750,77 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
     const started = Date.now()
     await this.request({ type: 'ping', id: this.newId() })
     return Date.now() - started
+  }
+
+  // ---- call quality ---------------------------------------------------------------------
+
+  /**
+   * Sends a call-quality report (see callQualityReport()). The server does not answer it. Stats are
+   * perishable: while not connected the report is dropped, not queued. Returns the message id when
+   * sent (an `error` refusing it carries it as `ref`), undefined when dropped.
+   */
+  reportStats (report: CallQualityReport): string | undefined {
+    const socket = this.socket
+    if (this._state !== 'open' || socket === undefined || socket.readyState !== SOCKET_OPEN) return undefined
+    const id = this.newId()
+    // Only the fields of the message: the server refuses any other property.
+    const message: ClientMessageOf<'stats'> = { type: 'stats', id, candidateType: report.candidateType }
+    for (const key of ['rttMs', 'jitterMs', 'packetLoss', 'bitrateBps'] as const) {
+      const value = report[key]
+      if (value !== undefined) message[key] = value
+    }
+    socket.send(JSON.stringify(message))
+    return id
+  }
+
+  /**
+   * Reports the call's quality every `intervalMs` (the first report after one interval): samples
+   * `pc.getStats()`, turns it into a report covering the interval, and sends it with reportStats(). Returns
+   * a function that stops it; it also stops when `pc` is closed and when this client is closed.
+   */
+  monitorCall (pc: StatsSource, intervalMs = DEFAULT_STATS_INTERVAL_MS): () => void {
+    if (this._state === 'closed') throw new SwitchboardError(ClientErrorCode.CLOSED, 'The client was closed')
+    if (typeof pc?.getStats !== 'function') throw new TypeError('monitorCall: expected an RTCPeerConnection (an object with getStats())')
+    if (!Number.isFinite(intervalMs) || intervalMs < MIN_STATS_INTERVAL_MS) {
+      throw new RangeError(`monitorCall: intervalMs must be a number of ms >= ${MIN_STATS_INTERVAL_MS}`)
+    }
+    let previous: StatsSnapshot | undefined
+    let active = true
+    let sampling = false
+    const stop = (): void => {
+      if (!active) return
+      active = false
+      clearInterval(timer)
+      this.monitors.delete(stop)
+    }
+    const sample = async (): Promise<void> => {
+      if (pc.connectionState === 'closed') {
+        stop()
+        return
+      }
+      // A getStats() slower than the interval skips a tick instead of piling up calls.
+      if (sampling) return
+      sampling = true
+      try {
+        const stats = await pc.getStats()
+        if (!active) return
+        const { report, snapshot } = callQualityReport(stats, previous)
+        // The snapshot moves on even when the report is dropped: the next one covers its own interval only.
+        previous = snapshot
+        this.reportStats(report)
+      } catch {
+        // getStats() rejects while the connection closes under us: that tick has nothing to report.
+      } finally {
+        sampling = false
+      }
+    }
+    const timer = setInterval(() => { void sample() }, intervalMs)
+    this.monitors.add(stop)
+    return stop
+  }
+
+  private stopMonitors (): void {
+    for (const stop of [...this.monitors]) stop()
   }
 
   // ---- HTTP -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
  *   const welcome = await client.connect()
  *   client.on('offer', (msg) => { ... msg.from, msg.sdp ... })
  *   await client.join('consult-42')
+ *   const stopReporting = client.monitorCall(pc)   // call-quality `stats` every 5 s while in the call
  *
  * Protocol types come from the server's schemas as type-only imports: nothing of the server is bundled.
  */
@@ -30,6 +31,17 @@ export {
   type WelcomeMessage
 } from './client.js'
 export { SwitchboardError, ClientErrorCode, type SwitchboardErrorDetails } from './errors.js'
+export {
+  callQualityReport,
+  DEFAULT_STATS_INTERVAL_MS,
+  MIN_STATS_INTERVAL_MS,
+  STATS_LIMITS,
+  type CallQualityReport,
+  type CandidateType,
+  type StatsReportLike,
+  type StatsSnapshot,
+  type StatsSource
+} from './stats.js'
 export { DEFAULT_RECONNECT, backoffDelay, type ReconnectOptions } from './backoff.js'
 export { CloseCode, REPLAYED_TYPES, SUBPROTOCOL, reconnectableClose } from './protocol.js'
 export { endpoints, type Endpoints } from './urls.js'

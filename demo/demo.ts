@@ -3,7 +3,7 @@
  * Signaling and TURN credentials go through the repository's TypeScript client; the call itself is
  * in call.ts. Served by plugins/demo at /demo/ and bundled there with esbuild.
  */
-import { SwitchboardClient, SwitchboardError, type PeerInfo, type WelcomeMessage } from '../client/index.js'
+import { DEFAULT_STATS_INTERVAL_MS, MIN_STATS_INTERVAL_MS, SwitchboardClient, SwitchboardError, type PeerInfo, type WelcomeMessage } from '../client/index.js'
 import { Call, randomId, type ChatEntry, type SignalOut } from './call.js'
 import { initialState, type DemoState } from './state.js'
 
@@ -57,7 +57,21 @@ let call: Call | undefined
 let localStream: MediaStream | undefined
 let iceServers: RTCIceServer[] = []
 let statsTimer: ReturnType<typeof setInterval> | undefined
+/** Stops the call-quality reports to the server (client.monitorCall) of the current call. */
+let stopQualityReports: (() => void) | undefined
 const started = performance.now()
+/** `?statsInterval=<ms>`: how often the call reports its quality to the server (the e2e tests shorten it). */
+const statsIntervalMs = ((): number => {
+  const asked = Number(new URLSearchParams(location.search).get('statsInterval') ?? Number.NaN)
+  return Number.isFinite(asked) && asked >= MIN_STATS_INTERVAL_MS ? asked : DEFAULT_STATS_INTERVAL_MS
+})()
+
+/** The address bar's query for `room`: shareable, and keeping a statsInterval the page was opened with. */
+function pageQuery (room: string): string {
+  const query = new URLSearchParams({ room })
+  if (statsIntervalMs !== DEFAULT_STATS_INTERVAL_MS) query.set('statsInterval', String(statsIntervalMs))
+  return `?${query.toString()}`
+}
 const MAX_EVENTS = 500
 
 function event (text: string): void {
@@ -198,6 +212,9 @@ function createCall (): Call {
   event('call created')
   clearInterval(statsTimer)
   statsTimer = setInterval(() => { void refreshStats() }, 500)
+  // RTT, jitter, loss, bitrate and candidate type go to the server's metrics while the call lasts.
+  stopQualityReports?.()
+  stopQualityReports = client?.monitorCall(call.pc, statsIntervalMs)
   return call
 }
 
@@ -233,6 +250,8 @@ function partnerPresent (peer: PeerInfo, newcomer: boolean): void {
 
 function endCall (why: string): void {
   clearInterval(statsTimer)
+  stopQualityReports?.()
+  stopQualityReports = undefined
   call?.close()
   call = undefined
   delete state.partner
@@ -335,7 +354,7 @@ async function join (): Promise<void> {
   setJoined(true)
   state.room = room
   state.forceRelay = ui.relay.checked
-  history.replaceState(null, '', `?room=${encodeURIComponent(room)}`)
+  history.replaceState(null, '', pageQuery(room))
   const pasted = ui.token.value.trim() || undefined
   const name = ui.name.value.trim()
   sessionStorage.setItem('switchboard-demo-name', name)
@@ -471,7 +490,7 @@ ui.token.value = takeFragmentToken() ?? ''
 const params = new URLSearchParams(location.search)
 // A room in the address bar makes the link shareable; without one, invent one and put it there.
 ui.room.value = params.get('room') ?? `room-${randomId(3)}`
-if (!params.has('room')) history.replaceState(null, '', `?room=${encodeURIComponent(ui.room.value)}`)
+if (!params.has('room')) history.replaceState(null, '', pageQuery(ui.room.value))
 ui.name.value = sessionStorage.getItem('switchboard-demo-name') ?? ''
 ui.name.placeholder = tabUserId()
 ui.relay.checked = params.get('relay') === '1'

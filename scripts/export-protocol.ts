@@ -15,7 +15,6 @@ import {
   ClientMessageSchemas, ConnectionLimits, IceCandidateInit, PeerId, PeerInfo, PeerMeta, RoomName, ServerMessageSchemas, SUBPROTOCOL
 } from '../plugins/signaling/messages.js'
 import { SignalCode } from '../plugins/signaling/errors.js'
-import { ERROR_PREFIX } from '../src/errors.js'
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 type JsonObject = { [key: string]: Json }
@@ -26,8 +25,8 @@ export const ASYNCAPI_PATH = fileURLToPath(new URL('../docs/asyncapi.json', impo
 /** Building blocks several messages share: emitted once and referenced, so generated code gets one type each. */
 const SHARED: Record<string, TSchema> = { RoomName, PeerId, PeerMeta, PeerInfo, IceCandidateInit, ConnectionLimits }
 
-/** Codes an `error` message or a welcome `resumeError` may carry. SWB_TOO_MANY_CONNECTIONS is sent by the hub before closing 1008. */
-export const ERROR_CODES = [...Object.values(SignalCode), `${ERROR_PREFIX}_TOO_MANY_CONNECTIONS`].sort()
+/** Codes an `error` message or a welcome `resumeError` may carry (SignalCode has them all, SWB_TOO_MANY_CONNECTIONS included). */
+export const ERROR_CODES = [...new Set(Object.values(SignalCode))].sort()
 
 const messageName = (schema: TSchema): string => String(schema.$id)
 

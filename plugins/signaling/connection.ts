@@ -172,7 +172,7 @@ export class Connection {
     if (this.hub.draining) throw new SignalError(SignalCode.DRAINING, 'This instance is draining: reconnect and join elsewhere')
     const grant = grantFor(this.identity, message.room)
     if (!grant) throw new SignalError(SignalCode.ROOM_FORBIDDEN, `Your token does not grant room "${message.room}"`)
-    if (message.meta !== undefined && JSON.stringify(message.meta).length > MAX_META_BYTES) {
+    if (message.meta !== undefined && Buffer.byteLength(JSON.stringify(message.meta)) > MAX_META_BYTES) {
       throw new SignalError(SignalCode.INVALID_MESSAGE, `meta exceeds ${MAX_META_BYTES} bytes`)
     }
     await this.hub.join(this, message.room, grant.role, message.meta)

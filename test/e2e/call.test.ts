@@ -16,6 +16,13 @@ const TURN_SECRET = `e2e-turn-${randomBytes(8).toString('hex')}`
 const QUIET = { AUDIT_LOG_LEVEL: 'silent' } as const
 const room = (name: string): string => `e2e-${name}-${randomBytes(4).toString('hex')}`
 
+/** One sample of the server's Prometheus text for a candidate type, 0 when absent. */
+async function metricFor (origin: string, name: string, candidateType: string): Promise<number> {
+  const text = await (await fetch(`${origin}/metrics`)).text()
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{candidate_type="${candidateType}"} `))
+  return line === undefined ? 0 : Number(line.split(' ')[1])
+}
+
 const { skip } = requireE2E(t)
 if (skip === false) {
   const browser = await launchBrowser(t)
@@ -57,7 +64,9 @@ if (skip === false) {
   })
 
   t.test('2. forced relay through coturn with credentials from POST /v1/turn/credentials', async (t) => {
-    const { a, b } = await openPair(browser, origin, { room: room('relay'), relay: true }, t)
+    const reportsBefore = await metricFor(origin, 'switchboard_call_quality_reports_total', 'relay')
+    // Call-quality reports every 500 ms instead of 5 s, so the server's metrics see this call quickly.
+    const { a, b } = await openPair(browser, origin, { room: room('relay'), relay: true, statsIntervalMs: 500 }, t)
     const relayed = (s: Parameters<typeof connected>[0]): boolean => connected(s) && s.selected?.local === 'relay' && s.selected.remote === 'relay'
     const [sa, sb] = await Promise.all([a.waitFor('connected over relay', relayed), b.waitFor('connected over relay', relayed)])
     for (const [name, s] of [['A', sa], ['B', sb]] as const) {
@@ -69,6 +78,16 @@ if (skip === false) {
     await a.chat('through the relay')
     for (const page of [a, b]) await page.waitFor('receiving relayed audio and video', (s) => s.media.videoFramesDecoded > 0 && s.media.audioPacketsReceived > 0)
     t.match(await a.page.textContent('#st-candidate'), /^relay\/udp → relay$/)
+
+    // The pages' client.monitorCall() reports reach the server's metrics, labelled relay.
+    const deadline = Date.now() + 5000
+    let reports = await metricFor(origin, 'switchboard_call_quality_reports_total', 'relay')
+    while (reports < reportsBefore + 1 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      reports = await metricFor(origin, 'switchboard_call_quality_reports_total', 'relay')
+    }
+    t.ok(reports >= 1 && reports > reportsBefore, `switchboard_call_quality_reports_total{candidate_type="relay"} = ${reports} (was ${reportsBefore})`)
+    t.ok(await metricFor(origin, 'switchboard_call_rtt_seconds_count', 'relay') >= 1, 'relayed calls report their round-trip time')
     t.same([...a.problems, ...b.problems], [], 'no page errors')
   })
 

@@ -15,6 +15,8 @@ export interface JoinOptions {
   camera?: boolean
   /** A JWT handed over as `#token=` (servers without development tokens). */
   token?: string
+  /** `?statsInterval=`: how often the page sends call-quality reports (default 5000 ms). */
+  statsIntervalMs?: number
 }
 
 export interface DemoPage {
@@ -59,7 +61,8 @@ export async function loadDemo (browser: Browser, origin: string, options: JoinO
   page.on('console', (message) => { if (message.type() === 'error') problems.push(`console: ${message.text()}`) })
 
   const fragment = options.token === undefined ? '' : `#token=${encodeURIComponent(options.token)}`
-  await page.goto(`${origin}/demo/?room=${encodeURIComponent(options.room)}${fragment}`)
+  const stats = options.statsIntervalMs === undefined ? '' : `&statsInterval=${options.statsIntervalMs}`
+  await page.goto(`${origin}/demo/?room=${encodeURIComponent(options.room)}${stats}${fragment}`)
   await page.waitForFunction(() => window.switchboardDemo !== undefined, undefined, { timeout: 10_000 })
   if (options.name !== undefined) await page.fill('#name', options.name)
   if (options.relay === true) await page.check('#relay')
