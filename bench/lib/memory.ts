@@ -1,0 +1,79 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import WebSocket from 'ws'
+import { rssBytes } from './proc.js'
+import type { ServiceProcess } from './service.js'
+
+export interface MemorySample {
+  /** Resident set size of the service process(es), bytes. */
+  rss: number
+  /** V8 heap in use right after a full GC, bytes; undefined when no child has an inspector. */
+  heapUsed: number | undefined
+}
+
+/**
+ * Forces a full GC in a child through its V8 inspector (HeapProfiler.collectGarbage) and returns the
+ * heap in use afterwards. Without it, "memory per idle connection" would mostly measure how much
+ * garbage happened to be waiting for the next collection.
+ */
+export async function collectGarbage (inspectorPort: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${inspectorPort}/json/list`, { signal: AbortSignal.timeout(3000) })
+  const targets = await res.json() as Array<{ webSocketDebuggerUrl?: string }>
+  const target = targets[0]?.webSocketDebuggerUrl
+  if (target === undefined) throw new Error('inspector lists no target')
+  const socket = new WebSocket(target, { perMessageDeflate: false })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve())
+      socket.once('error', reject)
+    })
+    let nextId = 1
+    const call = async (method: string): Promise<Record<string, unknown>> => {
+      const id = nextId++
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`inspector ${method} timed out`)), 10_000)
+        const onMessage = (data: WebSocket.RawData): void => {
+          const reply = JSON.parse(data.toString()) as { id?: number, result?: Record<string, unknown>, error?: { message: string } }
+          if (reply.id !== id) return
+          clearTimeout(timer)
+          socket.off('message', onMessage)
+          if (reply.error) reject(new Error(`inspector ${method}: ${reply.error.message}`))
+          else resolve(reply.result ?? {})
+        }
+        socket.on('message', onMessage)
+        socket.send(JSON.stringify({ id, method }))
+      })
+    }
+    // Twice: the first pass runs finalizers (e.g. of closed sockets) that free more on the second.
+    await call('HeapProfiler.collectGarbage')
+    await call('HeapProfiler.collectGarbage')
+    const usage = await call('Runtime.getHeapUsage')
+    return Number(usage.usedSize)
+  } finally {
+    socket.terminate()
+  }
+}
+
+function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? 0
+}
+
+/**
+ * Memory of the service processes once things have settled: GC (when possible), a short pause so
+ * freed pages are returned, then the median of a few RSS readings. Sums over all processes so a
+ * multi-instance target is measured as a whole.
+ */
+export async function settledMemory (services: readonly ServiceProcess[]): Promise<MemorySample> {
+  // Heap of the Node processes (those with an inspector); others, such as redis-server, count in RSS only.
+  let heapUsed: number | undefined
+  for (const service of services) {
+    if (service.inspectorPort !== undefined) heapUsed = (heapUsed ?? 0) + await collectGarbage(service.inspectorPort)
+  }
+  await sleep(300)
+  const samples: number[] = []
+  for (let i = 0; i < 5; i++) {
+    samples.push(services.reduce((sum, s) => sum + rssBytes(s.pid), 0))
+    await sleep(100)
+  }
+  return { rss: median(samples), heapUsed }
+}
