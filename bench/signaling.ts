@@ -355,7 +355,6 @@ function gitCommit (): string | undefined {
 const perPeer = (before: number | undefined, after: number | undefined, peers: number): number | undefined =>
   before === undefined || after === undefined ? undefined : Math.round((after - before) / peers)
 const mb = (bytes: number): string => num(bytes / 1024 / 1024, 1)
-const kb = (bytes: number): string => num(bytes / 1024, 1)
 
 /** One column per target, in run order, then one "÷ relay" column per other target when the baseline ran. */
 function report (results: ReadonlyArray<{ target: Target, result: TargetResult }>, opts: Options): string {

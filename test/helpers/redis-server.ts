@@ -1,10 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createConnection, createServer } from 'node:net'
+import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomInt } from 'node:crypto'
 import { binaryOnPath } from './turnserver.js'
+import { exited, tcpPortFree } from './processes.js'
 
 /**
  * Real `redis-server` processes for tests (never a mock): a single server, a 3-master cluster and a
@@ -58,14 +59,6 @@ export interface RedisOptions {
   tls?: { certFile: string, keyFile: string, caFile: string }
 }
 
-async function tcpPortFree (port: number): Promise<boolean> {
-  const server = createServer()
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false))
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
-  })
-}
-
 /** Below the ephemeral range, so a client socket cannot squat it between our check and redis binding it. */
 async function freePort (withBus: boolean): Promise<number> {
   for (let i = 0; i < 100; i++) {
@@ -73,15 +66,6 @@ async function freePort (withBus: boolean): Promise<number> {
     if (await tcpPortFree(port) && (!withBus || await tcpPortFree(port + 10000))) return port
   }
   throw new Error('no free TCP port found for redis-server')
-}
-
-async function exited (child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return true
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => { child.off('exit', onExit); resolve(false) }, timeoutMs)
-    const onExit = (): void => { clearTimeout(timer); resolve(true) }
-    child.once('exit', onExit)
-  })
 }
 
 /** One raw RESP round trip: the first reply line (e.g. `+PONG`, `-NOAUTH ...`), or undefined if nothing answers. */

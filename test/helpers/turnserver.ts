@@ -1,11 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import dgram from 'node:dgram'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
 import { randomBytes, randomInt } from 'node:crypto'
 import { stunBinding, turnRealm } from './turn-allocate.js'
+import { exited, tcpPortFree, udpPortFree } from './processes.js'
 
 /**
  * Starts Debian's coturn (`turnserver`) on 127.0.0.1 as a foreground child process with a generated
@@ -61,22 +60,6 @@ export interface TurnServerOptions {
   secrets: string[]
 }
 
-async function udpPortFree (port: number): Promise<boolean> {
-  const socket = dgram.createSocket('udp4')
-  return new Promise((resolve) => {
-    socket.once('error', () => { socket.close(); resolve(false) })
-    socket.bind(port, '127.0.0.1', () => { socket.close(); resolve(true) })
-  })
-}
-
-async function tcpPortFree (port: number): Promise<boolean> {
-  const server = createServer()
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false))
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
-  })
-}
-
 /**
  * A listening port below the ephemeral range (32768-60999, where a client socket can squat it) that is
  * free for both UDP and TCP. coturn binds with SO_REUSEPORT, so a busy port would not make it fail:
@@ -88,15 +71,6 @@ async function freeListeningPort (): Promise<number> {
     if (await udpPortFree(port) && await tcpPortFree(port)) return port
   }
   throw new Error('no free UDP+TCP port found in 20000-31999')
-}
-
-async function exited (child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return true
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => { child.off('exit', onExit); resolve(false) }, timeoutMs)
-    const onExit = (): void => { clearTimeout(timer); resolve(true) }
-    child.once('exit', onExit)
-  })
 }
 
 export async function startTurnServer (t: TestLike, options: TurnServerOptions): Promise<TurnServer> {
