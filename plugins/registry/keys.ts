@@ -24,7 +24,8 @@ export class RedisKeys {
   instanceChannel (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:chan` }
 
   /**
-   * hash, one peer session: userId, owner (instance id), tok (resume token hash), seq (last seq issued),
+   * hash, one peer session: userId, owner (instance id), tok (resume token hash of the latest welcome),
+   * prev (the one the last resume presented, still valid until its successor is used), seq (last seq issued),
    * evicted (highest seq dropped from the buffer), bytes (buffer size), attached (1 while a socket is
    * open on the owner), detachedAt (Redis time, ms, when the socket dropped).
    */
@@ -37,7 +38,7 @@ export class RedisKeys {
   /** hash of peerId => PeerInfo JSON: the room's members (its side, for ROOM_CAPACITY). */
   room (room: string): string { return `${this.prefix}room:{r:${room}}` }
 
-  /** string: peer id of the session holding this resume token hash, or `~ended` once that session ended. */
+  /** string: peer id of the session answering to this resume token hash (its tok or prev), or `~ended` once that session ended. */
   resumeToken (tokenHash: string): string { return `${this.prefix}tok:{t:${tokenHash}}` }
 
   /** hash of instance id => open connections of one user on that instance (MAX_CONNECTIONS_PER_USER is their sum). */

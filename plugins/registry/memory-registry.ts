@@ -1,12 +1,15 @@
 import type { PeerInfo } from '../signaling/messages.js'
 import { stampSeq, type DeliveryOutcome, type RegistryCounters, type JoinOutcome, type RegistryLimits, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink } from './types.js'
 
-/** How many ended sessions' token hashes we remember, to tell "ended" from "never existed". */
+/** How many token hashes of ended sessions (up to two each) we remember, to tell "ended" from "never existed". */
 const ENDED_TOKENS_KEPT = 10_000
 
 interface PeerState {
   userId: string
+  /** The token hash of the latest welcome. */
   resumeTokenHash: string
+  /** The token presented by the last resume: still valid until the client resumes with its successor. */
+  previousTokenHash?: string
   rooms: Set<string>
   seq: number
   buffer: Array<{ seq: number, json: string }>
@@ -62,12 +65,19 @@ export class MemoryRegistry implements RoomRegistry {
     return { peerId, userId: peer.userId, seq: peer.seq, rooms: [...peer.rooms] }
   }
 
-  async rotateResumeToken (peerId: string, resumeTokenHash: string): Promise<void> {
+  async rotateResumeToken (peerId: string, newHash: string, presentedHash: string): Promise<void> {
     const peer = this.peers.get(peerId)
     if (!peer) return
-    this.byResumeToken.delete(peer.resumeTokenHash)
-    peer.resumeTokenHash = resumeTokenHash
-    this.byResumeToken.set(resumeTokenHash, peerId)
+    // Whatever is neither the new token nor the presented one is superseded: it stops resolving at all.
+    for (const hash of this.tokenHashes(peer)) if (hash !== newHash && hash !== presentedHash) this.byResumeToken.delete(hash)
+    peer.resumeTokenHash = newHash
+    peer.previousTokenHash = presentedHash
+    this.byResumeToken.set(newHash, peerId)
+    this.byResumeToken.set(presentedHash, peerId)
+  }
+
+  private tokenHashes (peer: PeerState): string[] {
+    return peer.previousTokenHash === undefined ? [peer.resumeTokenHash] : [peer.resumeTokenHash, peer.previousTokenHash]
   }
 
   async deleteSession (peerId: string): Promise<string[]> {
@@ -75,13 +85,16 @@ export class MemoryRegistry implements RoomRegistry {
     if (!peer) return []
     const rooms = [...peer.rooms]
     for (const room of rooms) this.removeMember(room, peerId)
-    this.byResumeToken.delete(peer.resumeTokenHash)
     this.peers.delete(peerId)
-    // A Set iterates in insertion order, so the first entry is the oldest.
-    this.endedTokens.add(peer.resumeTokenHash)
-    if (this.endedTokens.size > ENDED_TOKENS_KEPT) {
+    // Both tokens the client may hold read as ended. A Set iterates in insertion order, so the first entry is the oldest.
+    for (const hash of this.tokenHashes(peer)) {
+      this.byResumeToken.delete(hash)
+      this.endedTokens.add(hash)
+    }
+    while (this.endedTokens.size > ENDED_TOKENS_KEPT) {
       const oldest = this.endedTokens.values().next().value
-      if (oldest !== undefined) this.endedTokens.delete(oldest)
+      if (oldest === undefined) break
+      this.endedTokens.delete(oldest)
     }
     return rooms
   }

@@ -39,7 +39,9 @@ const RESYNC_RETRY_MS = 500
  */
 interface OwnedPeer {
   userId: string
+  /** The resume token hashes the session answers to: the latest welcome's, and the one its last resume presented ('' = none). */
   tokenHash: string
+  previousTokenHash: string
   rooms: Map<string, PeerInfo>
   /** Highest seq pushed to the sink while attached; highest seq seen while not. */
   seq: number
@@ -268,7 +270,7 @@ export class RedisRegistry implements RoomRegistry {
         this.addToInstanceSet(this.keys.instancePeers(this.instanceId), peerId)
       ])
     })
-    this.owned.set(peerId, newOwnedPeer(userId, resumeTokenHash, 0))
+    this.owned.set(peerId, newOwnedPeer(userId, [resumeTokenHash, ''], 0))
   }
 
   async findSession (resumeTokenHash: string): Promise<SessionRecord | 'ended' | undefined> {
@@ -283,18 +285,23 @@ export class RedisRegistry implements RoomRegistry {
   }
 
   /**
-   * Called when a peer resumes on this instance: besides the token, the session moves here. The
+   * Called when a peer resumes on this instance: besides the tokens, the session moves here. The
    * previous owner, if another instance, is told to retire its (stale) socket.
    */
-  async rotateResumeToken (peerId: string, resumeTokenHash: string): Promise<void> {
+  async rotateResumeToken (peerId: string, newHash: string, presentedHash: string): Promise<void> {
     await this.op(async () => {
-      await this.client.set(this.keys.resumeToken(resumeTokenHash), peerId, 'PX', this.stateTtlMs)
+      await this.client.set(this.keys.resumeToken(newHash), peerId, 'PX', this.stateTtlMs)
       const claimed = await this.script('swbClaim', [this.keys.peer(peerId), this.keys.peerRooms(peerId)],
-        [resumeTokenHash, this.instanceId, this.stateTtlMs]) as [string, string, string, string, string[]] | null
+        [newHash, presentedHash, this.instanceId, this.stateTtlMs]) as [string, string, string, string[], string[]] | null
       if (!claimed) return
-      const [userId, previousOwner, previousToken, seq, rooms] = claimed
-      const writes: Array<Promise<unknown>> = []
-      if (previousToken !== '' && previousToken !== resumeTokenHash) writes.push(this.client.del(this.keys.resumeToken(previousToken)))
+      const [userId, previousOwner, seq, rooms, superseded] = claimed
+      // Token keys live on their own slots, so they follow the session hash (the source of truth, which
+      // findSession checks) outside the script. The presented token's key is set again, in case a
+      // concurrent claim deleted it as superseded.
+      const writes: Array<Promise<unknown>> = [
+        this.client.set(this.keys.resumeToken(presentedHash), peerId, 'PX', this.stateTtlMs),
+        ...superseded.map((hash) => this.client.del(this.keys.resumeToken(hash)))
+      ]
       if (previousOwner !== this.instanceId) {
         writes.push(this.addToInstanceSet(this.keys.instancePeers(this.instanceId), peerId))
         if (previousOwner !== '') {
@@ -307,10 +314,11 @@ export class RedisRegistry implements RoomRegistry {
       this.orphanTimers.delete(peerId)
       const local = this.owned.get(peerId)
       if (local) {
-        local.tokenHash = resumeTokenHash
+        local.tokenHash = newHash
+        local.previousTokenHash = presentedHash
         local.rooms = infos
       } else {
-        this.owned.set(peerId, newOwnedPeer(userId, resumeTokenHash, this.replayedThrough.get(peerId) ?? Number(seq), infos))
+        this.owned.set(peerId, newOwnedPeer(userId, [newHash, presentedHash], this.replayedThrough.get(peerId) ?? Number(seq), infos))
       }
     })
   }
@@ -332,12 +340,14 @@ export class RedisRegistry implements RoomRegistry {
       return await this.op(async () => {
         // Our own session is ended only while it is still ours: if it resumed elsewhere meanwhile, it lives on.
         const ended = await this.script('swbEndSession', this.peerKeys(peerId), [local ? this.instanceId : '']) as
-          [1, string, string, string[]] | [0] | null
+          [1, string, string, string, string[]] | [0] | null
         this.forget(peerId)
         if (!ended || ended[0] === 0) return []
-        const [, owner, tokenHash, rooms] = ended
+        const [, owner, tokenHash, previousTokenHash, rooms] = ended
         await Promise.all([
-          tokenHash !== '' && this.client.set(this.keys.resumeToken(tokenHash), ENDED_TOKEN, 'PX', this.endedTtlMs),
+          // Both tokens the client may hold read as ended (SWB_RESUME_EXPIRED).
+          ...[tokenHash, previousTokenHash].filter((hash) => hash !== '')
+            .map((hash) => this.client.set(this.keys.resumeToken(hash), ENDED_TOKEN, 'PX', this.endedTtlMs)),
           ...rooms.map((room) => this.client.hdel(this.keys.room(room), peerId)),
           this.client.srem(this.keys.instancePeers(owner), peerId),
           // Ended from here while another instance may still hold its socket: that one must close it.
@@ -600,9 +610,9 @@ export class RedisRegistry implements RoomRegistry {
   async adopt (deadInstance: string, peerId: string): Promise<boolean> {
     if (this.state !== 'ready') return false
     const adopted = await this.script('swbAdopt', [this.keys.peer(peerId), this.keys.peerRooms(peerId)],
-      [deadInstance, this.instanceId, this.options.graceMs, this.stateTtlMs]) as [number, string, string, string, string[]] | null
+      [deadInstance, this.instanceId, this.options.graceMs, this.stateTtlMs]) as [number, string, string, string, string, string[]] | null
     if (!adopted) return false
-    const [remainingMs, userId, tokenHash, seq, rooms] = adopted
+    const [remainingMs, userId, tokenHash, previousTokenHash, seq, rooms] = adopted
     const [infos] = await Promise.all([
       this.memberInfos(peerId, userId, rooms),
       this.addToInstanceSet(this.keys.instancePeers(this.instanceId), peerId),
@@ -611,7 +621,7 @@ export class RedisRegistry implements RoomRegistry {
     ])
     // The state may have changed while we awaited.
     if ((this.state as State) === 'closed') return true
-    this.owned.set(peerId, newOwnedPeer(userId, tokenHash, Number(seq), infos))
+    this.owned.set(peerId, newOwnedPeer(userId, [tokenHash, previousTokenHash], Number(seq), infos))
     this.scheduleOrphanExpiry(peerId, Number(remainingMs))
     return true
   }
@@ -690,19 +700,22 @@ export class RedisRegistry implements RoomRegistry {
   }
 
   private async restorePeer (peerId: string, local: OwnedPeer): Promise<void> {
-    const token = await this.client.get(this.keys.resumeToken(local.tokenHash))
-    if (token === ENDED_TOKEN) {
+    const hashes = tokenHashesOf(local)
+    // One GET per key: in a Cluster the token keys are on different slots.
+    const tokens = await Promise.all(hashes.map((hash) => this.client.get(this.keys.resumeToken(hash))))
+    if (tokens.includes(ENDED_TOKEN)) {
       this.lose(peerId)
       return
     }
     const restored = await this.script('swbRestore', this.peerKeys(peerId),
-      [this.instanceId, local.userId, local.tokenHash, local.seq, local.attached ? '1' : '0', this.stateTtlMs, ...local.rooms.keys()]) as [string, string?]
+      [this.instanceId, local.userId, local.tokenHash, local.previousTokenHash, local.seq, local.attached ? '1' : '0', this.stateTtlMs, ...local.rooms.keys()]) as [string, string?]
     if (restored[0] === 'lost') {
       this.lose(peerId)
       return
     }
     await Promise.all([
-      this.client.set(this.keys.resumeToken(local.tokenHash), peerId, 'PX', this.stateTtlMs),
+      // Both tokens the client may hold resolve again (a welcome lost with the outage left it the previous one).
+      ...hashes.map((hash) => this.client.set(this.keys.resumeToken(hash), peerId, 'PX', this.stateTtlMs)),
       this.addToInstanceSet(this.keys.instancePeers(this.instanceId), peerId),
       ...[...local.rooms].map(([room, info]) => this.script('swbRoomRestore', [this.keys.room(room)], [peerId, JSON.stringify(info), this.stateTtlMs]))
     ])
@@ -714,7 +727,7 @@ export class RedisRegistry implements RoomRegistry {
     const work: Array<() => Promise<unknown>> = []
     for (const [peerId, local] of this.owned) {
       work.push(() => this.script('swbTouch', this.peerKeys(peerId), [this.stateTtlMs]))
-      work.push(() => this.client.pexpire(this.keys.resumeToken(local.tokenHash), this.stateTtlMs))
+      for (const hash of tokenHashesOf(local)) work.push(() => this.client.pexpire(this.keys.resumeToken(hash), this.stateTtlMs))
       for (const room of local.rooms.keys()) rooms.add(room)
     }
     for (const room of rooms) work.push(() => this.client.pexpire(this.keys.room(room), this.stateTtlMs))
@@ -767,6 +780,11 @@ export class RedisRegistry implements RoomRegistry {
 
 }
 
-function newOwnedPeer (userId: string, tokenHash: string, seq: number, rooms = new Map<string, PeerInfo>()): OwnedPeer {
-  return { userId, tokenHash, rooms, seq, attached: false, pending: new Map(), filling: false, ending: false }
+function newOwnedPeer (userId: string, [tokenHash, previousTokenHash]: [string, string], seq: number, rooms = new Map<string, PeerInfo>()): OwnedPeer {
+  return { userId, tokenHash, previousTokenHash, rooms, seq, attached: false, pending: new Map(), filling: false, ending: false }
+}
+
+/** The token hashes a session answers to: the current one, and the previous one if any. */
+function tokenHashesOf (local: OwnedPeer): string[] {
+  return local.previousTokenHash === '' ? [local.tokenHash] : [local.tokenHash, local.previousTokenHash]
 }

@@ -12,7 +12,7 @@ const NOW_MS = `local t = redis.call('TIME')
 local now = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))`
 
 export const SCRIPTS = {
-  /** KEYS session, rooms, buf · ARGV userId, owner, tokenHash, ttlMs → 1. A fresh session replaces any leftover. */
+  /** KEYS session, rooms, buf · ARGV userId, owner, tokenHash, ttlMs → 1. A fresh session replaces any leftover (and has no previous token). */
   swbCreateSession: {
     keys: 3,
     lua: `redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
@@ -21,34 +21,46 @@ redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1`
   },
 
-  /** KEYS session, rooms · ARGV tokenHash → {userId, seq, rooms} if the session holds this token, else nil. */
+  /**
+   * KEYS session, rooms · ARGV tokenHash → {userId, seq, rooms} if the session answers to this token
+   * (its current `tok` or its previous `prev`), else nil.
+   */
   swbFindSession: {
     keys: 2,
-    lua: `local s = redis.call('HMGET', KEYS[1], 'userId', 'seq', 'tok')
-if not s[1] or s[3] ~= ARGV[1] then return false end
+    lua: `local s = redis.call('HMGET', KEYS[1], 'userId', 'seq', 'tok', 'prev')
+if not s[1] or (s[3] ~= ARGV[1] and s[4] ~= ARGV[1]) then return false end
 return {s[1], s[2], redis.call('SMEMBERS', KEYS[2])}`
   },
 
   /**
-   * Resume here: KEYS session, rooms · ARGV newTokenHash, me, ttlMs → {userId, previousOwner, previousToken, seq, rooms}.
-   * The caller tells the previous owner (if another instance) to retire its socket.
+   * Resume here: KEYS session, rooms · ARGV newTokenHash, presentedTokenHash, me, ttlMs →
+   * {userId, previousOwner, seq, rooms, supersededTokens}. The session answers to the new token and the
+   * presented one from now on (the welcome with the new one may be lost); the tokens it answered to
+   * before, other than these two, are returned for the caller to delete their keys (other slots). The
+   * caller tells the previous owner (if another instance) to retire its socket.
    */
   swbClaim: {
     keys: 2,
-    lua: `local s = redis.call('HMGET', KEYS[1], 'userId', 'owner', 'tok', 'seq')
+    lua: `local s = redis.call('HMGET', KEYS[1], 'userId', 'owner', 'seq', 'tok', 'prev')
 if not s[1] then return false end
-redis.call('HSET', KEYS[1], 'tok', ARGV[1], 'owner', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {s[1], s[2] or '', s[3] or '', s[4], redis.call('SMEMBERS', KEYS[2])}`
+local superseded = {}
+for i = 4, 5 do
+  local h = s[i]
+  if h and h ~= '' and h ~= ARGV[1] and h ~= ARGV[2] and h ~= superseded[1] then superseded[#superseded + 1] = h end
+end
+redis.call('HSET', KEYS[1], 'tok', ARGV[1], 'prev', ARGV[2], 'owner', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {s[1], s[2] or '', s[3], redis.call('SMEMBERS', KEYS[2]), superseded}`
   },
 
   /**
    * KEYS session, rooms, buf · ARGV expectedOwner ('' = whoever) → nil (no session), {0} (owned by
-   * another instance now: left alone), or {1, owner, tokenHash, rooms} once deleted.
+   * another instance now: left alone), or {1, owner, tokenHash, previousTokenHash, rooms} once deleted
+   * (the token hashes are '' when absent).
    */
   swbEndSession: {
     keys: 3,
-    lua: `local s = redis.call('HMGET', KEYS[1], 'owner', 'tok')
+    lua: `local s = redis.call('HMGET', KEYS[1], 'owner', 'tok', 'prev')
 if not s[1] then
   redis.call('DEL', KEYS[2], KEYS[3])
   return false
@@ -56,7 +68,7 @@ end
 if ARGV[1] ~= '' and s[1] ~= ARGV[1] then return {0} end
 local rooms = redis.call('SMEMBERS', KEYS[2])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-return {1, s[1], s[2] or '', rooms}`
+return {1, s[1], s[2] or '', s[3] or '', rooms}`
   },
 
   /**
@@ -183,12 +195,12 @@ return 1`
   /**
    * A reaper takes over a dead instance's session for the rest of its grace period:
    * KEYS session, rooms · ARGV deadInstance, me, graceMs, ttlMs → nil if the session is gone or
-   * owned by someone else (it resumed), else {remainingGraceMs, userId, tokenHash, seq, rooms}.
+   * owned by someone else (it resumed), else {remainingGraceMs, userId, tokenHash, previousTokenHash, seq, rooms}.
    * The grace counts from when its socket dropped, or from now if it was connected when its instance died.
    */
   swbAdopt: {
     keys: 2,
-    lua: `local s = redis.call('HMGET', KEYS[1], 'owner', 'detachedAt', 'userId', 'tok', 'seq', 'attached')
+    lua: `local s = redis.call('HMGET', KEYS[1], 'owner', 'detachedAt', 'userId', 'tok', 'seq', 'attached', 'prev')
 if not s[1] or s[1] ~= ARGV[1] then return false end
 ${NOW_MS}
 local detachedAt = now
@@ -197,12 +209,12 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'attached', 0, 'detachedAt', detac
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local remaining = tonumber(detachedAt) + tonumber(ARGV[3]) - tonumber(now)
 if remaining < 0 then remaining = 0 end
-return {remaining, s[3], s[4] or '', s[5], redis.call('SMEMBERS', KEYS[2])}`
+return {remaining, s[3], s[4] or '', s[7] or '', s[5], redis.call('SMEMBERS', KEYS[2])}`
   },
 
   /**
-   * After a Redis outage: KEYS session, rooms, buf · ARGV me, userId, tokenHash, seq, attached, ttlMs,
-   * rooms... → {'lost'} (another instance owns it now), {'kept', seq} (Redis still had it) or
+   * After a Redis outage: KEYS session, rooms, buf · ARGV me, userId, tokenHash, previousTokenHash ('' =
+   * none), seq, attached, ttlMs, rooms... → {'lost'} (another instance owns it now), {'kept', seq} (Redis still had it) or
    * {'restored', seq} (Redis came back empty: recreated from this instance's copy; the replay buffer is
    * gone, so `evicted` = seq makes a resume from before it fail instead of silently skipping messages).
    */
@@ -213,17 +225,18 @@ if owner and owner ~= ARGV[1] then return {'lost'} end
 local status = 'kept'
 if not owner then
   redis.call('DEL', KEYS[3])
-  redis.call('HSET', KEYS[1], 'userId', ARGV[2], 'owner', ARGV[1], 'tok', ARGV[3], 'seq', ARGV[4], 'evicted', ARGV[4], 'bytes', 0, 'attached', ARGV[5])
-  if ARGV[5] ~= '1' then
+  redis.call('HSET', KEYS[1], 'userId', ARGV[2], 'owner', ARGV[1], 'tok', ARGV[3], 'seq', ARGV[5], 'evicted', ARGV[5], 'bytes', 0, 'attached', ARGV[6])
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'prev', ARGV[4]) end
+  if ARGV[6] ~= '1' then
     ${NOW_MS}
     redis.call('HSET', KEYS[1], 'detachedAt', now)
   end
   status = 'restored'
 end
 redis.call('DEL', KEYS[2])
-for i = 7, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('PEXPIRE', KEYS[2], ARGV[6])
+for i = 8, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('PEXPIRE', KEYS[2], ARGV[7])
 return {status, redis.call('HGET', KEYS[1], 'seq')}`
   },
 

@@ -60,13 +60,21 @@ export interface RoomRegistry {
   releaseConnection (userId: string): Promise<void>
   connectionCount (userId: string): Promise<number>
 
-  /** A new peer session (one per connection until it is resumed), found later by its resume token hash. */
+  /** A new peer session (one per connection until it is resumed), found later by its resume token hash (its only one). */
   createSession (peerId: string, userId: string, resumeTokenHash: string): Promise<void>
-  /** The live session holding this token, 'ended' if its session was deleted recently, else undefined. */
+  /**
+   * The live session answering to this token hash (its current or its previous one), 'ended' if that
+   * session was deleted recently, else undefined (never issued, expired, or superseded).
+   */
   findSession (resumeTokenHash: string): Promise<SessionRecord | 'ended' | undefined>
-  /** Replaces the resume token (each welcome hands out a fresh one, so a token works once). */
-  rotateResumeToken (peerId: string, resumeTokenHash: string): Promise<void>
-  /** Forgets the session: leaves every room (returning them) and drops its buffer; its token reads as 'ended'. */
+  /**
+   * A resume with `presentedHash` succeeded and its welcome will carry a fresh token: the session now
+   * answers to `newHash` (current) and `presentedHash` (previous), and to nothing older. The presented
+   * token stays valid because the welcome carrying its successor can be lost with the socket; the client
+   * demonstrably holds it, and retires it by resuming with the successor.
+   */
+  rotateResumeToken (peerId: string, newHash: string, presentedHash: string): Promise<void>
+  /** Forgets the session: leaves every room (returning them) and drops its buffer; both its token hashes read as 'ended'. */
   deleteSession (peerId: string): Promise<string[]>
 
   /** Joins atomically: capacity and the peer's room count are checked and updated in one step. */

@@ -112,10 +112,11 @@ export class SignalingHub {
       if (peerId === undefined) {
         peerId = randomBytes(12).toString('base64url')
         await this.registry.createSession(peerId, identity.sub, hashResumeToken(resumeToken))
-      } else {
+      } else if (resume) {
         clearTimeout(this.graceTimers.get(peerId))
         this.graceTimers.delete(peerId)
-        await this.registry.rotateResumeToken(peerId, hashResumeToken(resumeToken))
+        // The presented token stays valid next to the new one: this welcome may be lost with the socket.
+        await this.registry.rotateResumeToken(peerId, hashResumeToken(resumeToken), hashResumeToken(resume.token))
       }
     } catch (err) {
       // The slot taken above belongs to no connection yet: give it back before failing.
@@ -168,7 +169,7 @@ export class SignalingHub {
     const hash = hashResumeToken(resume.token)
     const session = await this.registry.findSession(hash)
     if (session === 'ended') return { ok: false, error: new SignalError(SignalCode.RESUME_EXPIRED, 'The session has ended (grace period over, or it left)') }
-    if (!session) return { ok: false, error: new SignalError(SignalCode.RESUME_UNKNOWN, 'Unknown or already used resume token') }
+    if (!session) return { ok: false, error: new SignalError(SignalCode.RESUME_UNKNOWN, 'Unknown resume token, or one whose successor was already used') }
     if (session.userId !== identity.sub) {
       return { ok: false, error: new SignalError(SignalCode.RESUME_FORBIDDEN, 'The resume token belongs to another user') }
     }

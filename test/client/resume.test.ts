@@ -1,4 +1,6 @@
 import t from 'tap'
+import { WebSocket } from 'ws'
+import type { SocketLike } from '../../client/transport.js'
 import type { CloseEvent, DroppedEvent, ReconnectingEvent, ServerMessageOf } from '../../client/index.js'
 import { signTestToken } from '../helpers/tokens.js'
 import { connectedClient, dropServerSide, makeClient, startServer, until } from './helpers.js'
@@ -53,6 +55,75 @@ t.test('after a drop the client resumes by itself: messages sent meanwhile arriv
   await bob.waitFor('resumed', { timeoutMs: 3000 })
   await until(() => received.length >= 9, 2000, 'm9')
   t.same(received.slice(8), ['m9'])
+})
+
+/**
+ * `ws`, except that the first resume attempt after `loseNextResumeWelcome()` dies on its first message:
+ * the server rotated the token and sent the welcome, and the client never read it.
+ */
+class LossyWebSocket implements SocketLike {
+  static losing = false
+  static lost = 0
+  static loseNextResumeWelcome (): void { LossyWebSocket.losing = true }
+  private readonly ws: WebSocket
+  onopen: SocketLike['onopen'] = null
+  onmessage: SocketLike['onmessage'] = null
+  onclose: SocketLike['onclose'] = null
+  onerror: SocketLike['onerror'] = null
+
+  constructor (url: string, protocols?: string | string[]) {
+    this.ws = new WebSocket(url, protocols)
+    const lose = LossyWebSocket.losing && new URL(url).searchParams.has('resume')
+    if (lose) LossyWebSocket.losing = false
+    this.ws.onopen = (e) => this.onopen?.(e)
+    this.ws.onmessage = (e) => {
+      // Everything this socket received is lost (ws still emits what arrived in the same read).
+      if (lose) {
+        if (this.ws.readyState === WebSocket.OPEN) LossyWebSocket.lost++
+        this.ws.terminate()
+        return
+      }
+      this.onmessage?.(e)
+    }
+    this.ws.onclose = (e) => this.onclose?.(e)
+    this.ws.onerror = (e) => this.onerror?.(e)
+  }
+
+  get readyState (): number { return this.ws.readyState }
+  get protocol (): string { return this.ws.protocol }
+  send (data: string): void { this.ws.send(data) }
+  close (code?: number, reason?: string): void { this.ws.close(code, reason) }
+}
+
+t.test('a welcome lost with its socket: the client resumes again with the token it has, and nothing is lost', async (t) => {
+  const { app, base } = await startServer(t)
+  const alice = await connectedClient(t, base, 'alice')
+  const bob = await connectedClient(t, base, 'bob', { WebSocket: LossyWebSocket, reconnect: { initialDelayMs: 50, maxDelayMs: 50, jitter: 0 } })
+  await alice.join('r')
+  await bob.join('r')
+  const bobPeerId = bob.peerId
+  const received: unknown[] = []
+  bob.on('message', (m) => received.push(m.data))
+  const peerLeft: unknown[] = []
+  alice.on('peer-left', (m) => peerLeft.push(m))
+  const lifecycle: string[] = []
+  bob.on('reconnecting', (e: ReconnectingEvent) => lifecycle.push(`reconnecting:${e.attempt}:${e.reason}`))
+  bob.on('resumed', () => lifecycle.push('resumed'))
+  bob.on('session-lost', () => lifecycle.push('session-lost'))
+
+  alice.send('r', 'm1', bobPeerId)
+  await until(() => received.length === 1, 2000, 'm1')
+  LossyWebSocket.loseNextResumeWelcome()
+  dropServerSide(app, bobPeerId)
+  for (let i = 2; i <= 6; i++) alice.send('r', `m${i}`, bobPeerId)
+
+  const resumed = await bob.waitFor('resumed', { timeoutMs: 3000 })
+  t.equal(LossyWebSocket.lost, 1, 'one resumed socket died before the client read its welcome')
+  t.match(resumed, { resumed: true, peerId: bobPeerId, rooms: ['r'] })
+  await until(() => received.length >= 6, 2000, 'the replay')
+  t.same(received, ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'], 'exactly once, in order')
+  t.same(lifecycle, ['reconnecting:1:dropped', 'reconnecting:2:retry', 'resumed'], 'no session-lost')
+  t.same(peerLeft, [], 'Alice never saw Bob leave')
 })
 
 t.test('a join in flight when the socket drops is answered after the resume', async (t) => {

@@ -74,20 +74,47 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     await session(registry, 'p1', 'alice')
     t.same(await registry.findSession('hash-p1'), { peerId: 'p1', userId: 'alice', seq: 0, rooms: [] })
 
-    await registry.rotateResumeToken('p1', 'hash-p1-next')
-    t.equal(await registry.findSession('hash-p1'), undefined, 'the old hash no longer finds it')
+    await registry.rotateResumeToken('p1', 'hash-p1-next', 'hash-p1')
     t.match(await registry.findSession('hash-p1-next'), { peerId: 'p1', userId: 'alice' })
-    await registry.rotateResumeToken('nobody', 'hash-x') // unknown peer: no effect, no throw
+    t.match(await registry.findSession('hash-p1'), { peerId: 'p1', userId: 'alice' }, 'the presented hash still finds it (its successor may be lost)')
+    await registry.rotateResumeToken('nobody', 'hash-x', 'hash-y') // unknown peer: no effect, no throw
     t.equal(await registry.findSession('hash-x'), undefined)
+    t.equal(await registry.findSession('hash-y'), undefined)
 
     await registry.join('r1', member('p1', 'alice'), JOIN_LIMITS)
     await registry.deliver('p1', body(1))
     t.same(await registry.findSession('hash-p1-next'), { peerId: 'p1', userId: 'alice', seq: 1, rooms: ['r1'] })
 
     t.same(await registry.deleteSession('p1'), ['r1'], 'deleting returns the rooms it was in')
-    t.equal(await registry.findSession('hash-p1-next'), 'ended', 'its last token reads as ended')
+    t.equal(await registry.findSession('hash-p1-next'), 'ended', 'its current token reads as ended')
+    t.equal(await registry.findSession('hash-p1'), 'ended', 'and so does its previous one')
     t.same(await registry.deleteSession('p1'), [], 'deleting twice is harmless')
     t.equal(await registry.deliver('p1', body(2)), 'dropped', 'an ended session receives nothing')
+  })
+
+  t.test('resume tokens: the presented one stays valid until its successor is presented', async (t) => {
+    const registry = await fresh(t)
+    await session(registry, 'p', 'alice')
+    const found = { peerId: 'p', userId: 'alice' }
+
+    // Resumed with T1: the welcome with T2 is lost, so the client resumes with T1 again.
+    await registry.rotateResumeToken('p', 'T2', 'hash-p')
+    await registry.rotateResumeToken('p', 'T3', 'hash-p')
+    t.match(await registry.findSession('hash-p'), found, 'T1 still works: the client never got a successor')
+    t.match(await registry.findSession('T3'), found)
+    t.equal(await registry.findSession('T2'), undefined, 'T2, never presented and replaced, is unknown')
+
+    // The welcome with T3 arrived and the client resumes with it: T1 is retired.
+    await registry.rotateResumeToken('p', 'T4', 'T3')
+    t.match(await registry.findSession('T4'), found)
+    t.match(await registry.findSession('T3'), found)
+    t.equal(await registry.findSession('hash-p'), undefined, 'T1 no longer resolves once its successor was used')
+
+    await registry.deleteSession('p')
+    t.equal(await registry.findSession('T4'), 'ended')
+    t.equal(await registry.findSession('T3'), 'ended')
+    t.equal(await registry.findSession('hash-p'), undefined, 'a superseded token does not read as ended either')
+    t.equal(await registry.findSession('T2'), undefined)
   })
 
   t.test('join: capacity, idempotence, rooms per peer, unknown peers', async (t) => {

@@ -1,8 +1,9 @@
 import t, { type Test } from 'tap'
+import { hashResumeToken } from '../../plugins/signaling/hub.js'
 import { startRedis, requireRedis } from '../helpers/redis-server.js'
 import { startInstances } from '../helpers/instances.js'
 import { signTestToken } from '../helpers/tokens.js'
-import { WsPeer } from '../helpers/ws-peer.js'
+import { WsPeer, until } from '../helpers/ws-peer.js'
 
 const skip = requireRedis(t)
 
@@ -194,4 +195,69 @@ t.test('a resume refused on another instance ends the session and closes its soc
   t.equal(await old.waitClosed(), 4009, 'the socket on A is closed, not left with no session behind it')
   t.match(await doctor.next('peer-left'), { peerId: old.peerId, reason: 'timeout' })
   t.equal(redis.cli('exists', `swb:peer:{p:${old.peerId}}`).trim(), '0')
+})
+
+t.test('a welcome lost across instances loses nothing: the presented token resumes again elsewhere, until its successor is used', skip, async (t) => {
+  const redis = await startRedis(t)
+  const [a, b] = await startInstances(t, ['a', 'b'], { REDIS_URL: redis.url, RESUME_GRACE_SECONDS: 30 })
+  if (!a || !b) throw new Error('instances')
+  const patientToken = await signTestToken({ sub: 'patient' })
+  const doctor = await peer(t, b.base, 'doctor')
+  const patient = await WsPeer.connect(a.base, patientToken)
+  t.teardown(() => patient.drop())
+  doctor.send({ type: 'join', room: 'r' })
+  await doctor.next('joined')
+  patient.send({ type: 'join', room: 'r' })
+  await patient.next('joined')
+  await doctor.next('peer-joined')
+  const lastSeq = patient.lastSeq
+  const gone = async (p: WsPeer, on: typeof a): Promise<void> => {
+    p.drop()
+    await until(() => !on.app.signaling.hub.connections.has(p.peerId), 'the instance to notice the drop')
+  }
+  let n = 0
+  const sendToPatient = async (count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) doctor.send({ type: 'message', room: 'r', to: patient.peerId, data: n++ })
+    await doctor.sync()
+  }
+  await gone(patient, a)
+  await sendToPatient(3)
+
+  // Resumed with T1 on B, which rotates to T2; the socket dies before the patient reads the welcome.
+  const lost = await WsPeer.resume(b.base, patientToken, patient, lastSeq)
+  t.teardown(() => lost.drop())
+  t.match(lost.welcome, { resumed: true, peerId: patient.peerId })
+  await sendToPatient(3)
+  await gone(lost, b)
+  await sendToPatient(3)
+
+  // The patient retries with T1 and its lastSeq, through the balancer, landing on A this time.
+  const back = await WsPeer.resume(a.base, patientToken, patient, lastSeq)
+  t.teardown(() => back.drop())
+  t.match(back.welcome, { resumed: true, peerId: patient.peerId, rooms: ['r'], seq: lastSeq })
+  await back.waitCount('message', n)
+  await back.sync()
+  t.same(back.ofType('message').map((m) => m.data), Array.from({ length: n }, (_, i) => i), 'every message, once, in order')
+  const seqs = back.received.filter((m) => m.type === 'message').map((m) => m.seq)
+  t.same(seqs, Array.from({ length: n }, (_, i) => lastSeq + 1 + i), 'consecutive seq from lastSeq')
+  await sendToPatient(1)
+  t.match(await back.next((m) => m.type === 'message' && m.data === n - 1), { seq: lastSeq + n }, 'live on A again')
+  await doctor.sync()
+  t.equal(doctor.ofType('peer-left').length, 0, 'the doctor never saw the patient leave')
+
+  // T2 was superseded; once T3 is used (on B), T1 is too.
+  const t2 = await WsPeer.resume(a.base, patientToken, lost)
+  t.teardown(() => t2.drop())
+  t.match(t2.welcome, { resumed: false, resumeError: { code: 'SWB_RESUME_UNKNOWN' } })
+  await gone(back, a)
+  const latest = await WsPeer.resume(b.base, patientToken, back)
+  t.teardown(() => latest.drop())
+  t.match(latest.welcome, { resumed: true, peerId: patient.peerId })
+  const t1 = await WsPeer.resume(a.base, patientToken, patient, lastSeq)
+  t.teardown(() => t1.drop())
+  t.match(t1.welcome, { resumed: false, resumeError: { code: 'SWB_RESUME_UNKNOWN' } })
+  t.ok(latest.isOpen, 'the resumed connection was not disturbed')
+  t.same(redis.cli('hmget', `swb:peer:{p:${patient.peerId}}`, 'tok', 'prev').trim().split('\n'),
+    [hashResumeToken(latest.welcome.resumeToken as string), hashResumeToken(back.welcome.resumeToken as string)],
+    'the session answers to T4 and T3 only')
 })

@@ -96,7 +96,7 @@ t.test('resuming on another instance moves the session and tells the old owner t
   const found = await b.findSession('h1')
   t.match(found, { peerId: 'peer', userId: 'alice', seq: 1, rooms: ['room'] })
   t.match(await b.replay('peer', 1), { ok: true, messages: [] })
-  await b.rotateResumeToken('peer', 'h2')
+  await b.rotateResumeToken('peer', 'h2', 'h1')
   const newSink = recordingSink()
   b.attach('peer', newSink)
   await until(() => retired.length === 1, 'A to hear of the takeover')
@@ -105,7 +105,7 @@ t.test('resuming on another instance moves the session and tells the old owner t
   t.same(b.ownedPeers(), ['peer'])
   t.equal(redis.cli('hget', `${p}peer:{p:peer}`, 'owner').trim(), b.instanceId)
   t.equal(redis.cli('sismember', `${p}inst:{i:${a.instanceId}}:peers`, 'peer').trim(), '0')
-  t.equal(await b.findSession('h1'), undefined, 'the old token is spent')
+  t.match(await b.findSession('h1'), { peerId: 'peer' }, 'the presented token still works until h2 is used')
 
   // Deliveries now reach B in order, and A's late cleanup (its grace timer) cannot end the session.
   await a.deliver('peer', body(2))
@@ -121,11 +121,54 @@ t.test('an owner\'s late delete does not end a session that resumed elsewhere', 
   const b = await registry(t, redis, p)
   await a.createSession('peer', 'alice', 'h1')
   await a.join('room', { peerId: 'peer', userId: 'alice' }, { capacity: 2, maxRoomsPerPeer: 2 })
-  await b.rotateResumeToken('peer', 'h2')
+  await b.rotateResumeToken('peer', 'h2', 'h1')
   // A has not processed the takeover notice yet; its grace timer fires and ends "its" session.
   t.same(await a.deleteSession('peer'), [], 'nothing ended: the session is B\'s now')
   t.match(await b.findSession('h2'), { peerId: 'peer', rooms: ['room'] })
   t.equal(await b.isMember('room', 'peer'), true)
+})
+
+t.test('resume token keys: the presented one is kept, older ones deleted; both expire, are adopted, written back and ended', skip, async (t) => {
+  const redis = await startRedis(t)
+  const p = prefix()
+  const a = await registry(t, redis, p, { instanceTtlMs: 3000 })
+  const b = await registry(t, redis, p, { reapIntervalMs: 50, graceMs: 60_000 })
+  const tokenKey = (hash: string): string => `${p}tok:{t:${hash}}`
+  const ttl = (hash: string): number => Number(redis.cli('pttl', tokenKey(hash)).trim())
+  await a.createSession('peer', 'alice', 'h1')
+  t.equal(redis.cli('hexists', `${p}peer:{p:peer}`, 'prev').trim(), '0', 'a fresh session has no previous token')
+
+  // Resumed with h1 (welcome h2 lost), resumed with h1 again: h2 goes, h1 and h3 stay.
+  await a.rotateResumeToken('peer', 'h2', 'h1')
+  await a.rotateResumeToken('peer', 'h3', 'h1')
+  t.equal(redis.cli('exists', tokenKey('h2')).trim(), '0', 'the superseded token key is deleted')
+  t.same(redis.cli('hmget', `${p}peer:{p:peer}`, 'tok', 'prev').trim().split('\n'), ['h3', 'h1'])
+  for (const hash of ['h1', 'h3']) {
+    t.equal(redis.cli('get', tokenKey(hash)).trim(), 'peer')
+    t.ok(ttl(hash) > 0 && ttl(hash) <= a.stateTtlMs, `${hash} expires (${ttl(hash)} ms)`)
+    redis.cli('pexpire', tokenKey(hash), '5000')
+  }
+  await a.touchAll()
+  t.ok(ttl('h1') > 60_000 && ttl('h3') > 60_000, 'the owner keeps both alive')
+
+  // A presumed dead: B adopts the session with both tokens, and writes both back after Redis restarts empty.
+  redis.cli('del', `${p}inst:{i:${a.instanceId}}:alive`)
+  await until(() => b.ownedPeers().includes('peer'), 'B to adopt the session', 3000)
+  await redis.restart()
+  await until(async () => (await b.healthy()).ok && redis.cli('exists', tokenKey('h1')).trim() === '1', 'B to write its state back', 5000)
+  t.match(await b.findSession('h1'), { peerId: 'peer', userId: 'alice' }, 'the previous token works after the write-back')
+  t.match(await b.findSession('h3'), { peerId: 'peer', userId: 'alice' })
+  t.ok(ttl('h1') > 0 && ttl('h3') > 0)
+
+  // Resumed with h3: h1 is retired. Ending the session marks both live tokens ended, with a TTL.
+  await b.rotateResumeToken('peer', 'h4', 'h3')
+  t.equal(await b.findSession('h1'), undefined)
+  t.equal(redis.cli('exists', tokenKey('h1')).trim(), '0')
+  await b.deleteSession('peer')
+  for (const hash of ['h3', 'h4']) {
+    t.equal(await b.findSession(hash), 'ended')
+    t.ok(ttl(hash) > 0, `${hash}: the ended marker expires`)
+  }
 })
 
 t.test('a stalled instance presumed dead: its sessions are adopted, it lets go and re-registers', skip, async (t) => {

@@ -88,26 +88,80 @@ t.test('resume with lastSeq 0 replays the whole session, joined included', async
   t.same(resumed.received.map((m) => `${m.type}:${m.seq}`), ['welcome:0', 'joined:1', 'peer-joined:2'])
 })
 
-t.test('a resume token works once: the second use is SWB_RESUME_UNKNOWN and does not disturb the resumed session', async (t) => {
+t.test('a lost welcome loses nothing: the presented token works again, until its successor is used', async (t) => {
+  const h = await signalingServer(t, config)
+  const [a, b] = await pair(h, 'r')
+  const lastSeq = a.lastSeq
+  const token = await h.token('doctor')
+  await dropped(h, a)
+  let n = 0
+  const sendToA = async (count: number): Promise<void> => {
+    for (let i = 0; i < count; i++) b.send({ type: 'message', room: 'r', to: a.peerId, data: n++ })
+    await b.sync()
+  }
+  await sendToA(3)
+
+  // A resumes with T1. The server rotates to T2, but the socket dies before A reads anything: the
+  // welcome (and whatever came after it) is lost, and A still holds T1 and its old lastSeq.
+  const lost = h.track(await WsPeer.resume(h.base, token, a, lastSeq))
+  t.match(lost.welcome, { resumed: true, peerId: a.peerId })
+  await sendToA(3)
+  await dropped(h, lost)
+  await sendToA(3)
+
+  // A tries again with what it has: T1 and lastSeq.
+  const back = h.track(await WsPeer.resume(h.base, token, a, lastSeq))
+  t.match(back.welcome, { resumed: true, peerId: a.peerId, rooms: ['r'], seq: lastSeq })
+  t.notOk('resumeError' in back.welcome)
+  await back.waitCount('message', n)
+  await back.sync()
+  t.same(back.ofType('message').map((m) => m.data), Array.from({ length: n }, (_, i) => i), 'every message B sent, once, in order')
+  t.same(seqs(back.received), Array.from({ length: n }, (_, i) => lastSeq + 1 + i), 'consecutive seq from lastSeq')
+  await b.sync()
+  t.same(b.ofType('peer-left'), [], 'B never saw A leave')
+
+  // T2 was never presented and T1 was presented again: T2 is superseded.
+  const t2 = h.track(await WsPeer.resume(h.base, token, lost))
+  t.match(t2.welcome, { resumed: false, resumeError: { code: 'SWB_RESUME_UNKNOWN' } })
+  t.not(t2.peerId, a.peerId)
+
+  // A resumes with T3 (the welcome arrived this time): T1 is retired now.
+  await dropped(h, back)
+  const latest = h.track(await WsPeer.resume(h.base, token, back))
+  t.match(latest.welcome, { resumed: true, peerId: a.peerId })
+  const t1 = h.track(await WsPeer.resume(h.base, token, a, lastSeq))
+  t.match(t1.welcome, { resumed: false, resumeError: { code: 'SWB_RESUME_UNKNOWN', message: /successor/ }, rooms: [] })
+  t.not(t1.peerId, a.peerId, 'a fresh session')
+  t.ok(latest.isOpen, 'the resumed connection was not disturbed')
+  b.send({ type: 'message', room: 'r', to: a.peerId, data: 'to the real one' })
+  t.match(await latest.next('message'), { data: 'to the real one' })
+  await t1.sync()
+  t.same(t1.ofType('message'), [])
+})
+
+t.test('a token whose successor was used is SWB_RESUME_UNKNOWN and does not disturb the resumed session', async (t) => {
   const h = await signalingServer(t, config)
   const [a, b] = await pair(h, 'r')
   await dropped(h, a)
   const token = await h.token('doctor')
   const first = h.track(await WsPeer.resume(h.base, token, a))
   t.match(first.welcome, { resumed: true, peerId: a.peerId })
-
-  const second = h.track(await WsPeer.resume(h.base, token, a))
-  t.match(second.welcome, { resumed: false, resumeError: { code: 'SWB_RESUME_UNKNOWN' }, rooms: [] })
-  t.not(second.peerId, a.peerId, 'a fresh peer id')
-  t.ok(first.isOpen, 'the resumed connection was not replaced')
-  b.send({ type: 'message', room: 'r', to: a.peerId, data: 'to the real one' })
-  t.match(await first.next('message'), { data: 'to the real one' })
-  await second.sync()
-  t.same(second.ofType('message'), [])
-
-  // The token from the resumed welcome is the one that works now.
   await dropped(h, first)
-  const third = h.track(await WsPeer.resume(h.base, token, first))
+  const second = h.track(await WsPeer.resume(h.base, token, first))
+  t.match(second.welcome, { resumed: true, peerId: a.peerId })
+
+  const stale = h.track(await WsPeer.resume(h.base, token, a))
+  t.match(stale.welcome, { resumed: false, resumeError: { code: 'SWB_RESUME_UNKNOWN' }, rooms: [] })
+  t.not(stale.peerId, a.peerId, 'a fresh peer id')
+  t.ok(second.isOpen, 'the resumed connection was not replaced')
+  b.send({ type: 'message', room: 'r', to: a.peerId, data: 'to the real one' })
+  t.match(await second.next('message'), { data: 'to the real one' })
+  await stale.sync()
+  t.same(stale.ofType('message'), [])
+
+  // The token from the latest welcome works.
+  await dropped(h, second)
+  const third = h.track(await WsPeer.resume(h.base, token, second))
   t.match(third.welcome, { resumed: true, peerId: a.peerId })
 })
 
@@ -196,9 +250,9 @@ t.test('messages sent while a peer resumes are neither lost nor duplicated', asy
   // the resume's steps (reading the backlog, rotating the token, attaching the new socket).
   const registry = h.app.registry
   const rotate = registry.rotateResumeToken.bind(registry)
-  registry.rotateResumeToken = async (peerId, hash) => {
+  registry.rotateResumeToken = async (peerId, newHash, presentedHash) => {
     await new Promise((resolve) => setTimeout(resolve, 30))
-    return rotate(peerId, hash)
+    return rotate(peerId, newHash, presentedHash)
   }
   const token = await h.token('doctor')
   const total = 300
