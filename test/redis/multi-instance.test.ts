@@ -4,6 +4,7 @@ import { startRedis, requireRedis } from '../helpers/redis-server.js'
 import { startInstances } from '../helpers/instances.js'
 import { signTestToken } from '../helpers/tokens.js'
 import { WsPeer, until } from '../helpers/ws-peer.js'
+import { scrape } from '../helpers/metrics.js'
 
 const skip = requireRedis(t)
 
@@ -53,6 +54,10 @@ t.test('peers on different instances join one room and relay offer, answer and c
   // A message to someone no longer in the room is refused as with one instance.
   doctor.send({ type: 'offer', id: 'late', room: 'consult-1', to: patient.peerId, sdp: 'v=0' })
   t.match(await doctor.errorFor('late'), { code: 'SWB_PEER_NOT_IN_ROOM' })
+
+  // Operators see the traffic crossing instances, on both sides.
+  t.ok((await scrape(a.base, 'switchboard_cross_instance_deliveries_total') ?? 0) >= 30, 'a counted its deliveries to b')
+  t.ok((await scrape(b.base, 'switchboard_cross_instance_deliveries_total') ?? 0) >= 30, 'b counted its deliveries to a')
 })
 
 t.test('concurrent joins on three instances never exceed the room capacity', skip, async (t) => {

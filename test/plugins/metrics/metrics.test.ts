@@ -3,12 +3,8 @@ import { signalingServer, pair } from '../../helpers/signaling-harness.js'
 import { signTestToken } from '../../helpers/tokens.js'
 import { WsPeer } from '../../helpers/ws-peer.js'
 import { build } from '../../helpers/build.js'
+import { sample } from '../../helpers/metrics.js'
 
-/** Reads one sample from Prometheus text: `name{labels} value`, labels given in the order they are printed. */
-function sample (text: string, name: string, labels = ''): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(labels === '' ? `${name} ` : `${name}{${labels}} `))
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
-}
 
 t.test('counters move with real signaling, TURN and auth traffic', async (t) => {
   const h = await signalingServer(t)
