@@ -1,2 +1,2 @@
-/** Every error code the service emits starts with this prefix (the catalogue is docs/errors.md). */
+/** Every error code the service emits starts with this prefix (catalogues: docs/signaling.md, docs/auth.md, docs/turn.md). */
 export const ERROR_PREFIX = 'SWB'
