@@ -15,48 +15,46 @@ export async function freePort (): Promise<number> {
 }
 
 /**
- * Polls `url` until it answers 200, `gaveUp()` says to stop (e.g. the child exited), or `timeoutMs`
- * passes. Polling instead of sleeping keeps start-up as short as the server allows.
+ * Calls `probe` every 100 ms until it answers ready, `gaveUp()` says to stop (e.g. the child exited),
+ * or `timeoutMs` passes. Polling instead of sleeping keeps start-up as short as the server allows.
+ * `probe` returns true when ready, or a description of what it saw (kept for the timeout message).
  */
-export async function waitForHttp (url: string, timeoutMs: number, gaveUp: () => string | undefined = () => undefined): Promise<void> {
+async function pollUntilReady (what: string, probe: () => Promise<true | string>, timeoutMs: number, gaveUp: () => string | undefined): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last = 'no answer'
   while (Date.now() < deadline) {
     const reason = gaveUp()
     if (reason !== undefined) throw new Error(reason)
     try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) })
-      await res.body?.cancel()
-      if (res.status === 200) return
-      last = `HTTP ${res.status}`
+      const seen = await probe()
+      if (seen === true) return
+      last = seen
     } catch (err) {
       last = (err as Error).message
     }
     await sleep(100)
   }
-  throw new Error(`${url} not ready after ${timeoutMs} ms (${last})`)
+  throw new Error(`${what} not ready after ${timeoutMs} ms (${last})`)
+}
+
+/** Polls `url` until it answers 200. */
+export async function waitForHttp (url: string, timeoutMs: number, gaveUp: () => string | undefined = () => undefined): Promise<void> {
+  await pollUntilReady(url, async () => {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) })
+    await res.body?.cancel()
+    return res.status === 200 ? true : `HTTP ${res.status}`
+  }, timeoutMs, gaveUp)
 }
 
 /** Polls a Redis server on 127.0.0.1:`port` until it answers PING with +PONG. */
 export async function waitForRedis (port: number, timeoutMs: number, gaveUp: () => string | undefined = () => undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  let last = 'no answer'
-  while (Date.now() < deadline) {
-    const reason = gaveUp()
-    if (reason !== undefined) throw new Error(reason)
-    try {
-      const reply = await new Promise<string>((resolve, reject) => {
-        const socket = connect(port, '127.0.0.1', () => socket.write('PING\r\n'))
-        socket.setTimeout(1000, () => socket.destroy(new Error('timeout')))
-        socket.once('data', (data) => { socket.end(); resolve(data.toString()) })
-        socket.once('error', reject)
-      })
-      if (reply.startsWith('+PONG')) return
-      last = reply.trim()
-    } catch (err) {
-      last = (err as Error).message
-    }
-    await sleep(100)
-  }
-  throw new Error(`redis on port ${port} not ready after ${timeoutMs} ms (${last})`)
+  await pollUntilReady(`redis on port ${port}`, async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.write('PING\r\n'))
+      socket.setTimeout(1000, () => socket.destroy(new Error('timeout')))
+      socket.once('data', (data) => { socket.end(); resolve(data.toString()) })
+      socket.once('error', reject)
+    })
+    return reply.startsWith('+PONG') ? true : reply.trim()
+  }, timeoutMs, gaveUp)
 }

@@ -14,6 +14,20 @@ async function peer (t: Test, base: string, sub: string): Promise<WsPeer> {
   return p
 }
 
+/** A patient (whose socket a test will try to resume elsewhere) and a doctor, both joined to room `r`. */
+async function patientWithDoctor (t: Test, patientBase: string, doctorBase: string): Promise<{ token: string, old: WsPeer, doctor: WsPeer }> {
+  const token = await signTestToken({ sub: 'patient' })
+  const old = await WsPeer.connect(patientBase, token)
+  t.teardown(() => old.drop())
+  const doctor = await peer(t, doctorBase, 'doctor')
+  old.send({ type: 'join', room: 'r' })
+  await old.next('joined')
+  doctor.send({ type: 'join', room: 'r' })
+  await doctor.next('joined')
+  await old.next('peer-joined')
+  return { token, old, doctor }
+}
+
 t.test('peers on different instances join one room and relay offer, answer and candidates both ways', skip, async (t) => {
   const redis = await startRedis(t)
   const [a, b] = await startInstances(t, ['a', 'b'], { REDIS_URL: redis.url })
@@ -154,15 +168,7 @@ t.test('resuming on another instance while the old socket is still open retires 
   const redis = await startRedis(t)
   const [a, b] = await startInstances(t, ['a', 'b'], { REDIS_URL: redis.url })
   if (!a || !b) throw new Error('instances')
-  const token = await signTestToken({ sub: 'patient' })
-  const old = await WsPeer.connect(a.base, token)
-  t.teardown(() => old.drop())
-  const doctor = await peer(t, a.base, 'doctor')
-  old.send({ type: 'join', room: 'r' })
-  await old.next('joined')
-  doctor.send({ type: 'join', room: 'r' })
-  await doctor.next('joined')
-  await old.next('peer-joined')
+  const { token, old, doctor } = await patientWithDoctor(t, a.base, a.base)
 
   const fresh = await WsPeer.resume(b.base, token, old)
   t.teardown(() => fresh.drop())
@@ -182,15 +188,7 @@ t.test('a resume refused on another instance ends the session and closes its soc
   const redis = await startRedis(t)
   const [a, b] = await startInstances(t, ['a', 'b'], { REDIS_URL: redis.url })
   if (!a || !b) throw new Error('instances')
-  const token = await signTestToken({ sub: 'patient' })
-  const old = await WsPeer.connect(a.base, token)
-  t.teardown(() => old.drop())
-  const doctor = await peer(t, b.base, 'doctor')
-  old.send({ type: 'join', room: 'r' })
-  await old.next('joined')
-  doctor.send({ type: 'join', room: 'r' })
-  await doctor.next('joined')
-  await old.next('peer-joined')
+  const { token, old, doctor } = await patientWithDoctor(t, a.base, b.base)
 
   // lastSeq ahead of the session: B cannot resume it, so it ends it; A must drop its socket.
   const fresh = await WsPeer.resume(b.base, token, old, old.lastSeq + 50)
