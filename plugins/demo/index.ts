@@ -3,15 +3,14 @@ import { join } from 'node:path'
 import type { IncomingMessage } from 'node:http'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { ConfigError, type Config } from '../../src/config.js'
+import { ConfigError } from '../../src/config.js'
 import { problemResponses } from '../../src/problem.js'
 import { bundleDemo, findDemoSources, isDemoSources, type DemoBundle } from './bundle.js'
 import { DemoBundleFailedError } from './errors.js'
 
-/** DEMO_ENABLED wins when set; unset means on everywhere except NODE_ENV=production. */
-export function demoEnabled (config: Pick<Config, 'DEMO_ENABLED' | 'NODE_ENV'>): boolean {
-  return config.DEMO_ENABLED ?? config.NODE_ENV !== 'production'
-}
+import { demoEnabled } from './config.js'
+
+export { demoEnabled }
 
 /** Host header values we are willing to echo into the CSP (no spaces, quotes or `;`). */
 const SAFE_HOST = /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/
@@ -83,6 +82,14 @@ const demo: FastifyPluginAsyncTypebox<DemoOptions> = async (app, opts) => {
 
   const common = { helmet: DEMO_CSP }
   const tags = ['demo']
+
+  // Development only: the bare origin is what people type after `npm start`, and it has nothing else to show.
+  if (config.NODE_ENV === 'development') {
+    app.get('/', {
+      ...common,
+      schema: { tags, summary: 'Development: redirects to the demo page', response: { 302: Type.Null() } }
+    }, async (_request, reply) => reply.redirect('/demo/', 302))
+  }
 
   app.get('/demo', {
     ...common,

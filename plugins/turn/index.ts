@@ -6,7 +6,7 @@ import { problemResponses } from '../../src/problem.js'
 import type { ErrorWithHeaders } from '../../src/error-handler.js'
 import { RATE_LIMIT_PLUGIN_NAME, clientIpKey, routeRateLimit } from '../rate-limit/index.js'
 import { effectiveTtl, isoFromSeconds, refreshAtSeconds } from './credentials.js'
-import { turnConfigProblem } from './config-check.js'
+import { turnConfigProblem } from './config.js'
 import { RestApiDisabledError, RestApiKeyInvalidError, RestServiceInvalidError, TurnNotConfiguredError } from './errors.js'
 import { createProvider } from './providers/index.js'
 import {

@@ -11,7 +11,7 @@ import { findDemoSources } from '../../../plugins/demo/bundle.js'
 import { build } from '../../helpers/build.js'
 import { testConfig } from '../../helpers/config.js'
 
-const PRODUCTION = { NODE_ENV: 'production', TURN_URLS: 'turn:127.0.0.1:3478?transport=udp' } as const
+const PRODUCTION = { NODE_ENV: 'production', TURN_SECRET: 'demo-test-turn-secret-0123456789-abcdef', TURN_URLS: 'turn:127.0.0.1:3478?transport=udp' } as const
 
 t.test('DEMO_ENABLED: unset means on except in production; an explicit value wins', async (t) => {
   t.equal(demoEnabled({ NODE_ENV: 'development', DEMO_ENABLED: undefined }), true)
