@@ -34,7 +34,7 @@ const config = loadConfig({
   HOST: '127.0.0.1',
   PORT: '0',
   JWT_SECRET,
-  TURN_SECRET: 'bench-turn-secret-0123456789,bench-turn-secret-previous',
+  TURN_SECRET: 'bench-turn-secret-0123456789-abcdefgh,bench-turn-secret-previous-0123456789',
   STUN_URLS: 'stun:stun.example.org:3478',
   TURN_URLS: 'turn:turn.example.org:3478?transport=udp,turn:turn.example.org:3478?transport=tcp,turns:turn.example.org:443?transport=tcp',
   // High enough that the limiter counts every request but never refuses one.

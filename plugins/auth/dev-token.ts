@@ -1,10 +1,12 @@
+import type { KeyObject } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { problemResponses } from '../../src/problem.js'
 import { mintToken } from './mint.js'
 import { DevTokenBodySchema, DevTokenResponseSchema } from './schemas.js'
 
 export interface DevTokenOptions {
-  secret: Uint8Array
+  /** HMAC key: the service's KeyObject, or raw bytes (scripts/mint-token.ts). */
+  secret: KeyObject | Uint8Array
   issuer?: string
   audience?: string
 }

@@ -1,4 +1,4 @@
-import { createPublicKey, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { createPublicKey, createSecretKey, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { ConfigError, list, type Config } from '../../src/config.js'
 import { createJwksResolver, type JwksResolver } from './jwks.js'
@@ -10,9 +10,12 @@ const EC_BY_CURVE: Record<string, string> = { prime256v1: 'ES256', secp384r1: 'E
 /** Every public-key algorithm jose verifies; a JWKS may hold any of them. `EdDSA` and `Ed25519` both mean Ed25519. */
 export const ASYMMETRIC_ALGORITHMS = [...RSA_PKCS1, ...RSA_PSS, 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const
 
-/** How tokens are checked, decided once at start from the JWT_* variables. */
+/**
+ * How tokens are checked, decided once at start from the JWT_* variables. Keys are KeyObjects made here,
+ * once: the verifier uses them as they are, and never imports key material per token.
+ */
 export type KeySetup =
-  | { mode: 'secret' | 'development', algorithms: string[], secret: Uint8Array }
+  | { mode: 'secret' | 'development', algorithms: string[], secret: KeyObject }
   | { mode: 'public-key', algorithms: string[], key: KeyObject }
   | { mode: 'jwks', algorithms: string[], jwks: JwksResolver }
 
@@ -90,7 +93,7 @@ export function resolveKeySetup (config: Config, log: FastifyBaseLogger): KeySet
       mode: 'secret',
       algorithms: effectiveAlgorithms(HMAC_ALGORITHMS, config.JWT_ALGORITHMS, 'JWT_SECRET'),
       // The secret is used as its UTF-8 bytes (not base64-decoded), like most JWT libraries.
-      secret: new TextEncoder().encode(config.JWT_SECRET)
+      secret: createSecretKey(Buffer.from(config.JWT_SECRET, 'utf8'))
     }
   }
   if (config.JWT_PUBLIC_KEY) {
@@ -124,6 +127,6 @@ export function resolveKeySetup (config: Config, log: FastifyBaseLogger): KeySet
   return {
     mode: 'development',
     algorithms: effectiveAlgorithms(['HS256'], config.JWT_ALGORITHMS, 'the generated development secret'),
-    secret: new Uint8Array(randomBytes(32))
+    secret: createSecretKey(randomBytes(32))
   }
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { randomUUID, type KeyObject } from 'node:crypto'
 import { SignJWT } from 'jose'
 import type { RoomsClaim } from './claims.js'
 
@@ -12,7 +12,8 @@ export interface MintInput {
 }
 
 export interface MintOptions {
-  secret: Uint8Array
+  /** HMAC key: the service's KeyObject, or raw bytes (scripts/mint-token.ts). */
+  secret: KeyObject | Uint8Array
   alg?: 'HS256' | 'HS384' | 'HS512'
   issuer?: string
   audience?: string

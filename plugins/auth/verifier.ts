@@ -1,7 +1,9 @@
+import type { KeyObject } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { decodeProtectedHeader, errors, jwtVerify, type JWTVerifyOptions, type JWTVerifyResult } from 'jose'
+import { UnsecuredJWT, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyOptions } from 'jose'
 import { authError, isAuthError, type AuthError, type AuthReason } from './errors.js'
 import { identityFromClaims, validClaims } from './claims.js'
+import { createHmacSignatureCheck } from './hmac-jws.js'
 import type { KeySetup } from './keys.js'
 import type { Identity } from './types.js'
 
@@ -17,6 +19,73 @@ export interface VerifierOptions {
   audience?: string[]
   clockToleranceSeconds: number
   log: FastifyBaseLogger
+}
+
+/**
+ * `{"alg":"none"}` as a JWS header segment. After our own HMAC check the payload is handed to jose's
+ * UnsecuredJWT.decode under this header, so exp/nbf/iss/aud/required claims are still judged by jose's
+ * claims validator with the same options (and errors) as jwtVerify, without jose redoing the crypto.
+ */
+const NONE_HEADER = Buffer.from('{"alg":"none"}').toString('base64url')
+
+/**
+ * A CryptoKey per HMAC algorithm (WebCrypto ties the hash to the key), imported on first use and then
+ * reused: only tokens with a `crit` header take jose's full path, which needs a CryptoKey.
+ */
+function cryptoKeysFor (secret: KeyObject): (alg: string) => Promise<CryptoKey> {
+  const imported = new Map<string, Promise<CryptoKey>>()
+  return async (alg) => {
+    let key = imported.get(alg)
+    if (key === undefined) {
+      key = crypto.subtle.importKey('raw', secret.export(), { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify'])
+      imported.set(alg, key)
+    }
+    return key
+  }
+}
+
+/** Checks signature then claims and returns the payload; jose errors pass through to reasonFor(). */
+type TokenChecker = (token: string, alg: string, header: { crit?: unknown }) => unknown
+
+/** The checking strategy, chosen once from the key mode; everything it needs per token is prepared here. */
+function tokenChecker (keys: KeySetup, options: JWTVerifyOptions): TokenChecker {
+  switch (keys.mode) {
+    case 'secret':
+    case 'development': {
+      const hmacValid = createHmacSignatureCheck(keys.secret)
+      const cryptoKey = cryptoKeysFor(keys.secret)
+      return (token, alg, header) => {
+        // `crit` extensions (e.g. b64) are rare and subtle: leave them to jose's complete implementation.
+        if (header.crit !== undefined) return cryptoKey(alg).then(async (key) => (await jwtVerify(token, key, options)).payload)
+        const firstDot = token.indexOf('.')
+        const lastDot = token.lastIndexOf('.')
+        const valid = hmacValid(alg, token.slice(0, lastDot), token.slice(lastDot + 1))
+        if (valid === 'malformed') throw new errors.JWSInvalid('Failed to base64url decode the signature')
+        if (!valid) throw new errors.JWSSignatureVerificationFailed()
+        return UnsecuredJWT.decode(`${NONE_HEADER}.${token.slice(firstDot + 1, lastDot)}.`, options).payload
+      }
+    }
+    case 'public-key':
+      // jose turns this KeyObject into a CryptoKey once per algorithm and caches it (WeakMap keyed by the KeyObject).
+      return async (token) => (await jwtVerify(token, keys.key, options)).payload
+    case 'jwks':
+      return async (token) => {
+        try {
+          return (await jwtVerify(token, keys.jwks.resolve, options)).payload
+        } catch (err) {
+          // Several keys fit a token without `kid` (common mid-rotation): try each, as jose documents.
+          if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err
+          for await (const candidate of err) {
+            try {
+              return (await jwtVerify(token, candidate, options)).payload
+            } catch (inner) {
+              if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner
+            }
+          }
+          throw new errors.JWSSignatureVerificationFailed()
+        }
+      }
+  }
 }
 
 const LOGGABLE_SUB = /^[^\u0000-\u001f\u007f]{1,128}$/
@@ -55,30 +124,7 @@ export function createVerifier (opts: VerifierOptions): (token: string) => Promi
   if (opts.issuer !== undefined) options.issuer = opts.issuer
   if (opts.audience !== undefined && opts.audience.length > 0) options.audience = opts.audience
 
-  async function check (token: string): Promise<JWTVerifyResult> {
-    switch (keys.mode) {
-      case 'secret':
-      case 'development':
-        return jwtVerify(token, keys.secret, options)
-      case 'public-key':
-        return jwtVerify(token, keys.key, options)
-      case 'jwks':
-        try {
-          return await jwtVerify(token, keys.jwks.resolve, options)
-        } catch (err) {
-          // Several keys fit a token without `kid` (common mid-rotation): try each, as jose documents.
-          if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err
-          for await (const candidate of err) {
-            try {
-              return await jwtVerify(token, candidate, options)
-            } catch (inner) {
-              if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner
-            }
-          }
-          throw new errors.JWSSignatureVerificationFailed()
-        }
-    }
-  }
+  const check = tokenChecker(keys, options)
 
   return async function verify (token: string): Promise<Identity> {
     if (typeof token !== 'string' || token.length === 0) throw authError('TOKEN_MISSING')
@@ -86,18 +132,19 @@ export function createVerifier (opts: VerifierOptions): (token: string) => Promi
 
     // Decide on the algorithm before touching any key: `none`, HS256-with-a-public-key and anything
     // outside the allowlist stop here, and never trigger a JWKS fetch.
-    let alg: unknown
+    let header: ReturnType<typeof decodeProtectedHeader>
     try {
-      alg = decodeProtectedHeader(token).alg
+      header = decodeProtectedHeader(token)
     } catch {
       throw authError('MALFORMED_TOKEN')
     }
+    const alg = header.alg
     if (typeof alg !== 'string') throw authError('MALFORMED_TOKEN')
     if (!allowed.has(alg)) throw authError('ALGORITHM_NOT_ALLOWED')
 
     let payload: unknown
     try {
-      payload = (await check(token)).payload
+      payload = await check(token, alg, header)
     } catch (err) {
       if (isAuthError(err)) throw err
       const reason = reasonFor(err)

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto'
+import { createHash, createHmac, type KeyObject } from 'node:crypto'
 
 /** Bounds shared by the API, the config schema and coturn-compatible issuance (coturn itself has no upper limit). */
 export const MIN_TTL_SECONDS = 60
@@ -30,8 +30,9 @@ export interface RestCredential {
  * TURN REST API credential (draft-uberti-behave-turn-rest, coturn use-auth-secret):
  * username "<expiry>:<userId>" (or "<expiry>" alone), credential base64(HMAC-SHA1(secret, username)), padded.
  * coturn accepts only SHA-1, padded base64 and an integer-second timestamp: anything else is a silent 401.
+ * `secret` as a string is used as its UTF-8 bytes; the provider passes a KeyObject made once at start.
  */
-export function turnRestCredential (secret: string, userId: string | undefined, ttlSeconds: number, nowMs = Date.now()): RestCredential {
+export function turnRestCredential (secret: string | KeyObject, userId: string | undefined, ttlSeconds: number, nowMs = Date.now()): RestCredential {
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new RangeError('ttlSeconds must be a positive integer')
   if (userId !== undefined && userId.includes(':')) throw new RangeError('userId must not contain ":"')
   const expiresAtSeconds = Math.floor(nowMs / 1000) + ttlSeconds

@@ -13,6 +13,7 @@ import {
   CredentialsBodySchema, CredentialsResponseSchema, RestBodySchema, RestHeadersSchema, RestQuerySchema, RestResponseSchema,
   type CredentialsResponse, type IceServer, type RestParams, type RestResponse
 } from './schemas.js'
+import { strictBodyCompiler } from './strict-body.js'
 import { isTurnUrl, parseIceUrlList } from './urls.js'
 
 function sha256 (value: string): Buffer {
@@ -47,6 +48,8 @@ const turn: FastifyPluginAsyncTypebox = async (app) => {
       if (request.body === undefined) request.body = {}
     },
     config: { rateLimit: routeRateLimit(limit) },
+    // `{"ttl":"600"}` is a 400 (docs/turn.md): no type coercion on this JSON body.
+    validatorCompiler: strictBodyCompiler,
     schema: {
       tags: ['turn'],
       summary: 'Issue short-lived TURN credentials as an RTCConfiguration',

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createSecretKey, randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { turnRestCredential, turnUserId } from '../credentials.js'
 import type { IssueRequest, IssuedCredentials, TurnProvider } from './types.js'
@@ -20,7 +20,8 @@ export function createHmacProvider (options: HmacProviderOptions): TurnProvider 
     signingSecret = randomBytes(32).toString('base64url')
     options.log.warn('TURN_SECRET is not set: signing TURN credentials with a random secret for this process only; no TURN server will accept them')
   }
-  const secret = signingSecret
+  // A KeyObject made once: createHmac() with a string secret would copy and re-encode it on every credential.
+  const secret = createSecretKey(Buffer.from(signingSecret, 'utf8'))
   return {
     name: 'hmac',
     async issue (request: IssueRequest): Promise<IssuedCredentials> {
