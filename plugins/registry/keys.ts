@@ -20,14 +20,15 @@ export class RedisKeys {
   instanceUsers (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:users` }
   /** string: id of the instance reaping this (dead) one; SET NX with a TTL, so one reaper at a time. */
   instanceReaper (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:reaper` }
-  /** (sharded) pub/sub channel the instance subscribes to: `m <peerId> <seq> <json>` messages and `t <peerId>` takeovers. */
+  /** pub/sub channel the instance subscribes to: `m <peerId> <seq> <json>` messages and `t <peerId> <epoch>` takeovers (redis-channel.ts). */
   instanceChannel (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:chan` }
 
   /**
    * hash, one peer session: userId, owner (instance id), tok (resume token hash of the latest welcome),
    * prev (the one the last resume presented, still valid until its successor is used), seq (last seq issued),
-   * evicted (highest seq dropped from the buffer), bytes (buffer size), attached (1 while a socket is
-   * open on the owner), detachedAt (Redis time, ms, when the socket dropped).
+   * evicted (highest seq dropped from the buffer), bytes (buffer size in UTF-8 bytes), attached (1 while a
+   * socket is open on the owner), detachedAt (Redis time, ms, when the socket dropped), epoch (grows with
+   * every resume claim and adoption: the socket of the highest epoch is the live one).
    */
   peer (peerId: string): string { return `${this.prefix}peer:{p:${peerId}}` }
   /** list of the peer's replay buffer: stamped JSON messages with consecutive seqs, oldest first. */

@@ -1,5 +1,8 @@
 import type { PeerInfo } from '../signaling/messages.js'
-import { stampSeq, type DeliveryOutcome, type RegistryCounters, type JoinOutcome, type RegistryLimits, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink } from './types.js'
+import {
+  messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinOutcome, type RegistryCounters, type RegistryLimits,
+  type RelayOutcome, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink
+} from './types.js'
 
 /** How many token hashes of ended sessions (up to two each) we remember, to tell "ended" from "never existed". */
 const ENDED_TOKENS_KEPT = 10_000
@@ -12,7 +15,9 @@ interface PeerState {
   previousTokenHash?: string
   rooms: Set<string>
   seq: number
-  buffer: Array<{ seq: number, json: string }>
+  /** Grows with every resume claim (see Claim). */
+  epoch: number
+  buffer: Array<{ seq: number, json: string, bytes: number }>
   bufferBytes: number
   /** Highest seq dropped from the buffer because it was full: replay from before it is impossible. */
   evictedThrough: number
@@ -21,7 +26,8 @@ interface PeerState {
 
 /**
  * The embedded default: everything in this process. Each method runs to completion without
- * awaiting, so check-and-update steps (capacity) are atomic on Node's single thread.
+ * awaiting, so check-and-update steps (capacity) are atomic on Node's single thread, and `relay`
+ * returns synchronously: a relayed message costs no promise at all.
  */
 export class MemoryRegistry implements RoomRegistry {
   readonly kind = 'memory'
@@ -42,7 +48,11 @@ export class MemoryRegistry implements RoomRegistry {
     return true
   }
 
-  async releaseConnection (userId: string): Promise<void> {
+  listen (): void {
+    // One instance: no socket can be claimed elsewhere and no session is orphaned; the hub settles local claims itself.
+  }
+
+  releaseConnection (userId: string): void {
     const open = (this.connections.get(userId) ?? 0) - 1
     if (open > 0) this.connections.set(userId, open)
     else this.connections.delete(userId)
@@ -53,7 +63,7 @@ export class MemoryRegistry implements RoomRegistry {
   }
 
   async createSession (peerId: string, userId: string, resumeTokenHash: string): Promise<void> {
-    this.peers.set(peerId, { userId, resumeTokenHash, rooms: new Set(), seq: 0, buffer: [], bufferBytes: 0, evictedThrough: 0 })
+    this.peers.set(peerId, { userId, resumeTokenHash, rooms: new Set(), seq: 0, epoch: 0, buffer: [], bufferBytes: 0, evictedThrough: 0 })
     this.byResumeToken.set(resumeTokenHash, peerId)
   }
 
@@ -65,15 +75,16 @@ export class MemoryRegistry implements RoomRegistry {
     return { peerId, userId: peer.userId, seq: peer.seq, rooms: [...peer.rooms] }
   }
 
-  async rotateResumeToken (peerId: string, newHash: string, presentedHash: string): Promise<void> {
+  async claimSession (peerId: string, newHash: string, presentedHash: string): Promise<Claim | undefined> {
     const peer = this.peers.get(peerId)
-    if (!peer) return
+    if (!peer || this.byResumeToken.get(presentedHash) !== peerId) return undefined
     // Whatever is neither the new token nor the presented one is superseded: it stops resolving at all.
     for (const hash of this.tokenHashes(peer)) if (hash !== newHash && hash !== presentedHash) this.byResumeToken.delete(hash)
     peer.resumeTokenHash = newHash
     peer.previousTokenHash = presentedHash
     this.byResumeToken.set(newHash, peerId)
     this.byResumeToken.set(presentedHash, peerId)
+    return { epoch: ++peer.epoch }
   }
 
   private tokenHashes (peer: PeerState): string[] {
@@ -113,10 +124,10 @@ export class MemoryRegistry implements RoomRegistry {
     return { ok: true, peers: others, alreadyJoined: false }
   }
 
-  async leave (room: string, peerId: string): Promise<boolean> {
+  async leave (room: string, peerId: string): Promise<PeerInfo[] | undefined> {
     const removed = this.removeMember(room, peerId)
     this.peers.get(peerId)?.rooms.delete(room)
-    return removed
+    return removed ? [...(this.rooms.get(room)?.values() ?? [])] : undefined
   }
 
   private removeMember (room: string, peerId: string): boolean {
@@ -130,22 +141,31 @@ export class MemoryRegistry implements RoomRegistry {
     return [...(this.rooms.get(room)?.values() ?? [])]
   }
 
-  async isMember (room: string, peerId: string): Promise<boolean> {
-    return this.rooms.get(room)?.has(peerId) ?? false
+  relay (room: string, from: string, to: string, body: string): RelayOutcome {
+    const members = this.rooms.get(room)
+    if (members === undefined || !members.has(from)) return 'sender-not-in-room'
+    const peer = to === from || !members.has(to) ? undefined : this.peers.get(to)
+    if (peer === undefined) return 'recipient-not-in-room'
+    return this.push(peer, body)
   }
 
   async deliver (peerId: string, body: string): Promise<DeliveryOutcome> {
     const peer = this.peers.get(peerId)
-    if (!peer) return 'dropped'
+    return peer === undefined ? 'dropped' : this.push(peer, body)
+  }
+
+  /** Stamps, buffers and hands to the sink: the one delivery step of relay and deliver. */
+  private push (peer: PeerState, body: string): 'delivered' | 'queued' {
     const seq = ++peer.seq
     const json = stampSeq(body, seq)
-    peer.buffer.push({ seq, json })
-    peer.bufferBytes += json.length
+    const bytes = messageBytes(json)
+    peer.buffer.push({ seq, json, bytes })
+    peer.bufferBytes += bytes
     // Bounded in count and bytes: the oldest go first, and resume from before them becomes impossible.
     while (peer.buffer.length > this.limits.bufferMessages || peer.bufferBytes > this.limits.bufferBytes) {
       const evicted = peer.buffer.shift()
       if (!evicted) break
-      peer.bufferBytes -= evicted.json.length
+      peer.bufferBytes -= evicted.bytes
       peer.evictedThrough = evicted.seq
     }
     if (!peer.sink) return 'queued'
@@ -158,16 +178,16 @@ export class MemoryRegistry implements RoomRegistry {
     if (!peer) return { ok: false, reason: 'unknown-peer' }
     if (lastSeq > peer.seq) return { ok: false, reason: 'bad-seq' }
     if (lastSeq < peer.evictedThrough) return { ok: false, reason: 'overflow' }
-    return { ok: true, messages: peer.buffer.filter((m) => m.seq > lastSeq) }
+    return { ok: true, messages: peer.buffer.filter((m) => m.seq > lastSeq).map(({ seq, json }) => ({ seq, json })) }
   }
 
-  async ack (peerId: string, seq: number): Promise<void> {
+  ack (peerId: string, seq: number): void {
     const peer = this.peers.get(peerId)
     if (!peer) return
     while (peer.buffer.length > 0 && (peer.buffer[0]?.seq ?? Infinity) <= seq) {
       const acked = peer.buffer.shift()
       if (!acked) break
-      peer.bufferBytes -= acked.json.length
+      peer.bufferBytes -= acked.bytes
       // Gone like an eviction: a replay from before it must fail, not silently skip it.
       peer.evictedThrough = acked.seq
     }

@@ -32,8 +32,20 @@ export class RedisLiveness {
     await Promise.all([
       client.set(keys.instanceAlive(instanceId), '1', 'PX', this.options.instanceTtlMs),
       client.zadd(keys.instances(), Date.now(), instanceId),
-      client.pexpire(keys.instances(), this.registry.stateTtlMs)
+      client.pexpire(keys.instances(), this.registry.stateTtlMs),
+      this.measureClock()
     ])
+  }
+
+  /**
+   * Redis' clock against ours, from one TIME round trip (off by at most half of it): relay deadlines
+   * are checked by Redis in its own time, so they must not depend on the two clocks agreeing.
+   */
+  private async measureClock (): Promise<void> {
+    const sent = Date.now()
+    const [seconds, micros] = await this.registry.client.time()
+    const received = Date.now()
+    this.registry.clockOffsetMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - Math.round((sent + received) / 2)
   }
 
   start (): void {
@@ -73,7 +85,8 @@ export class RedisLiveness {
         client.zadd(keys.instances(), Date.now(), instanceId),
         client.pexpire(keys.instances(), registry.stateTtlMs),
         client.pexpire(keys.instancePeers(instanceId), registry.stateTtlMs),
-        client.pexpire(keys.instanceUsers(instanceId), registry.stateTtlMs)
+        client.pexpire(keys.instanceUsers(instanceId), registry.stateTtlMs),
+        this.measureClock()
       ])
       // Our key had expired: we were stalled or cut off long enough to be presumed dead (and maybe
       // reaped). Write our state back; sessions another instance adopted meanwhile are let go.

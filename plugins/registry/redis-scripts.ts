@@ -1,4 +1,5 @@
 import type { RedisClient } from './redis-connection.js'
+import { LUA_MESSAGE_PAYLOAD } from './redis-channel.js'
 
 /**
  * The Lua scripts behind every check-and-change of the shared registry. Each script touches keys of a
@@ -16,7 +17,7 @@ export const SCRIPTS = {
   swbCreateSession: {
     keys: 3,
     lua: `redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'owner', ARGV[2], 'tok', ARGV[3], 'seq', 0, 'evicted', 0, 'bytes', 0, 'attached', 0)
+redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'owner', ARGV[2], 'tok', ARGV[3], 'seq', 0, 'evicted', 0, 'bytes', 0, 'attached', 0, 'epoch', 0)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1`
   },
@@ -33,24 +34,26 @@ return {s[1], s[2], redis.call('SMEMBERS', KEYS[2])}`
   },
 
   /**
-   * Resume here: KEYS session, rooms · ARGV newTokenHash, presentedTokenHash, me, ttlMs →
-   * {userId, previousOwner, seq, rooms, supersededTokens}. The session answers to the new token and the
-   * presented one from now on (the welcome with the new one may be lost); the tokens it answered to
-   * before, other than these two, are returned for the caller to delete their keys (other slots). The
-   * caller tells the previous owner (if another instance) to retire its socket.
+   * Resume here: KEYS session, rooms · ARGV newTokenHash, presentedTokenHash, me, ttlMs → nil when the
+   * session is gone or no longer answers to the presented token (a concurrent resume already retired
+   * it), else {userId, previousOwner, seq, rooms, supersededTokens, epoch}. The session answers to the
+   * new token and the presented one from now on (the welcome with the new one may be lost); the tokens
+   * it answered to before, other than these two, are returned for the caller to delete their keys
+   * (other slots). `epoch` grows by one per claim: it orders racing resumes, wherever they run.
    */
   swbClaim: {
     keys: 2,
     lua: `local s = redis.call('HMGET', KEYS[1], 'userId', 'owner', 'seq', 'tok', 'prev')
-if not s[1] then return false end
+if not s[1] or (s[4] ~= ARGV[2] and s[5] ~= ARGV[2]) then return false end
 local superseded = {}
 for i = 4, 5 do
   local h = s[i]
   if h and h ~= '' and h ~= ARGV[1] and h ~= ARGV[2] and h ~= superseded[1] then superseded[#superseded + 1] = h end
 end
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'tok', ARGV[1], 'prev', ARGV[2], 'owner', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {s[1], s[2] or '', s[3], redis.call('SMEMBERS', KEYS[2]), superseded}`
+return {s[1], s[2] or '', s[3], redis.call('SMEMBERS', KEYS[2]), superseded, epoch}`
   },
 
   /**
@@ -106,33 +109,54 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`
   },
 
+  /** KEYS room · ARGV peerId → nil when it was not a member, else the members left (PeerInfo JSON). */
+  swbRoomLeave: {
+    keys: 1,
+    lua: `if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return false end
+return redis.call('HVALS', KEYS[1])`
+  },
+
   /**
-   * KEYS session, buf · ARGV body (JSON object without seq), maxMessages, maxBytes, ttlMs →
-   * {seq, owner, attached} or nil. Issues the next seq, keeps the stamped message for replay
-   * (oldest evicted past either bound), and says where the peer's socket is.
+   * The whole delivery of one message, in one round trip: KEYS session, rooms, buf · ARGV room ('' =
+   * no room check: a server message), body (JSON object without seq), maxMessages, maxBytes, ttlMs, me,
+   * channelHead, channelTail, deadline (Redis time in ms; 0 = none), peerId → {status, seq, attached}.
+   * status: -1 no such session, -2 not a member of the room, -3 the deadline passed (the sender was
+   * already told the registry is unavailable: nothing is done); 1 the peer is owned by `me` (the caller
+   * pushes it), 2 published to its owner's channel (head .. owner .. tail). In between it issues the
+   * next seq, keeps the stamped message for replay (oldest evicted past either bound, bytes counted in
+   * UTF-8) and says whether a socket is attached. The body travels to Redis once.
    */
-  swbDeliver: {
-    keys: 2,
-    lua: `local s = redis.call('HMGET', KEYS[1], 'owner', 'attached')
-if not s[1] then return false end
+  swbRelay: {
+    keys: 3,
+    lua: `local deadline = tonumber(ARGV[9])
+if deadline > 0 then
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > deadline then return {-3, 0, '0'} end
+end
+local s = redis.call('HMGET', KEYS[1], 'owner', 'attached')
+if not s[1] then return {-1, 0, '0'} end
+if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return {-2, 0, '0'} end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local body = ARGV[1]
+local body = ARGV[2]
 local json
 if string.len(body) > 2 then json = '{"seq":' .. seq .. ',' .. string.sub(body, 2) else json = '{"seq":' .. seq .. '}' end
-local len = redis.call('RPUSH', KEYS[2], json)
+local len = redis.call('RPUSH', KEYS[3], json)
 local bytes = redis.call('HINCRBY', KEYS[1], 'bytes', string.len(json))
-local maxMessages, maxBytes = tonumber(ARGV[2]), tonumber(ARGV[3])
+local maxMessages, maxBytes = tonumber(ARGV[3]), tonumber(ARGV[4])
 local evicted = false
 while len > 0 and (len > maxMessages or bytes > maxBytes) do
-  local old = redis.call('LPOP', KEYS[2])
+  local old = redis.call('LPOP', KEYS[3])
   evicted = seq - len + 1
   len = len - 1
   bytes = redis.call('HINCRBY', KEYS[1], 'bytes', -string.len(old))
 end
 if evicted then redis.call('HSET', KEYS[1], 'evicted', evicted) end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return {seq, s[1], s[2] or '0'}`
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[3], ARGV[5])
+if s[1] == ARGV[6] then return {1, seq, s[2] or '0'} end
+local peer = ARGV[10]
+redis.call('PUBLISH', ARGV[7] .. s[1] .. ARGV[8], ${LUA_MESSAGE_PAYLOAD})
+return {2, seq, s[2] or '0'}`
   },
 
   /**
@@ -173,10 +197,14 @@ if removed > 0 then redis.call('HSET', KEYS[1], 'evicted', seq - len + removed) 
 return removed`
   },
 
-  /** KEYS session · ARGV me, ttlMs → the session's seq if this instance owns it (now marked attached), else nil. */
+  /**
+   * KEYS session · ARGV me, ttlMs, epoch → the session's seq if this instance owns it under that epoch
+   * (now marked attached), else nil: a newer claim won meanwhile, and this socket must give way.
+   */
   swbAttach: {
     keys: 1,
-    lua: `if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return false end
+    lua: `local s = redis.call('HMGET', KEYS[1], 'owner', 'epoch')
+if s[1] ~= ARGV[1] or tonumber(s[2] or '0') ~= tonumber(ARGV[3]) then return false end
 redis.call('HSET', KEYS[1], 'attached', 1)
 redis.call('HDEL', KEYS[1], 'detachedAt')
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
@@ -195,7 +223,8 @@ return 1`
   /**
    * A reaper takes over a dead instance's session for the rest of its grace period:
    * KEYS session, rooms · ARGV deadInstance, me, graceMs, ttlMs → nil if the session is gone or
-   * owned by someone else (it resumed), else {remainingGraceMs, userId, tokenHash, previousTokenHash, seq, rooms}.
+   * owned by someone else (it resumed), else {remainingGraceMs, userId, tokenHash, previousTokenHash, seq, rooms, epoch}.
+   * Adopting is a claim too: the epoch grows, so a stalled (not dead) owner retires its socket.
    * The grace counts from when its socket dropped, or from now if it was connected when its instance died.
    */
   swbAdopt: {
@@ -205,27 +234,28 @@ if not s[1] or s[1] ~= ARGV[1] then return false end
 ${NOW_MS}
 local detachedAt = now
 if s[6] ~= '1' and s[2] then detachedAt = s[2] end
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'attached', 0, 'detachedAt', detachedAt)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local remaining = tonumber(detachedAt) + tonumber(ARGV[3]) - tonumber(now)
 if remaining < 0 then remaining = 0 end
-return {remaining, s[3], s[4] or '', s[7] or '', s[5], redis.call('SMEMBERS', KEYS[2])}`
+return {remaining, s[3], s[4] or '', s[7] or '', s[5], redis.call('SMEMBERS', KEYS[2]), epoch}`
   },
 
   /**
    * After a Redis outage: KEYS session, rooms, buf · ARGV me, userId, tokenHash, previousTokenHash ('' =
-   * none), seq, attached, ttlMs, rooms... → {'lost'} (another instance owns it now), {'kept', seq} (Redis still had it) or
-   * {'restored', seq} (Redis came back empty: recreated from this instance's copy; the replay buffer is
+   * none), seq, attached, ttlMs, epoch, rooms... → {'lost'} (another instance owns it now), {'kept', seq, epoch} (Redis
+   * still had it) or {'restored', seq, epoch} (Redis came back empty: recreated from this instance's copy; the replay buffer is
    * gone, so `evicted` = seq makes a resume from before it fail instead of silently skipping messages).
    */
   swbRestore: {
     keys: 3,
     lua: `local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner and owner ~= ARGV[1] then return {'lost'} end
+if owner and owner ~= ARGV[1] then return {'lost', '0', '0'} end
 local status = 'kept'
 if not owner then
   redis.call('DEL', KEYS[3])
-  redis.call('HSET', KEYS[1], 'userId', ARGV[2], 'owner', ARGV[1], 'tok', ARGV[3], 'seq', ARGV[5], 'evicted', ARGV[5], 'bytes', 0, 'attached', ARGV[6])
+  redis.call('HSET', KEYS[1], 'userId', ARGV[2], 'owner', ARGV[1], 'tok', ARGV[3], 'seq', ARGV[5], 'evicted', ARGV[5], 'bytes', 0, 'attached', ARGV[6], 'epoch', ARGV[8])
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'prev', ARGV[4]) end
   if ARGV[6] ~= '1' then
     ${NOW_MS}
@@ -234,10 +264,10 @@ if not owner then
   status = 'restored'
 end
 redis.call('DEL', KEYS[2])
-for i = 8, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
+for i = 9, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
-return {status, redis.call('HGET', KEYS[1], 'seq')}`
+return {status, redis.call('HGET', KEYS[1], 'seq'), redis.call('HGET', KEYS[1], 'epoch') or '0'}`
   },
 
   /** Keeps a live session's keys from expiring: KEYS session, rooms, buf · ARGV ttlMs. */
@@ -283,6 +313,29 @@ return 1`
 
 export type ScriptName = keyof typeof SCRIPTS
 
+/** What each script answers (ioredis turns Lua integers into numbers, strings stay strings, nil is null). */
+export interface ScriptReplies {
+  swbCreateSession: 1
+  swbFindSession: [userId: string, seq: string, rooms: string[]] | null
+  swbClaim: [userId: string, previousOwner: string, seq: string, rooms: string[], superseded: string[], epoch: number] | null
+  swbEndSession: [1, owner: string, tokenHash: string, previousTokenHash: string, rooms: string[]] | [0] | null
+  swbPeerAddRoom: -1 | 0 | 1 | 2
+  swbRoomJoin: [0] | [1 | 2, members: string[]]
+  swbRoomRestore: 1
+  swbRoomLeave: string[] | null
+  swbRelay: [status: -3 | -2 | -1 | 1 | 2, seq: number, attached: string]
+  swbRange: [status: number, seq?: number, firstSeq?: number, messages?: string[]]
+  swbAck: number
+  swbAttach: string | null
+  swbDetach: 0 | 1
+  swbAdopt: [remainingMs: number, userId: string, tokenHash: string, previousTokenHash: string, seq: string, rooms: string[], epoch: number] | null
+  swbRestore: [status: 'lost' | 'kept' | 'restored', seq: string, epoch: string]
+  swbTouch: 1
+  swbConnAcquire: 0 | 1
+  swbConnRelease: number
+  swbConnSet: 1
+}
+
 /** Registers every script on the client (EVALSHA, with EVAL on NOSCRIPT: a restarted Redis has none cached). */
 export function defineScripts (client: RedisClient): void {
   for (const [name, script] of Object.entries(SCRIPTS)) {
@@ -291,10 +344,11 @@ export function defineScripts (client: RedisClient): void {
 }
 
 type Arg = string | number
+type ScriptCommand = (...a: Arg[]) => Promise<unknown>
 
-/** Runs a script defined by defineScripts(); keys first, then arguments. */
-export async function runScript (client: RedisClient, name: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {
-  if (keys.length !== SCRIPTS[name].keys) throw new Error(`${name} takes ${SCRIPTS[name].keys} keys`)
-  const command = (client as unknown as Record<ScriptName, (...a: Arg[]) => Promise<unknown>>)[name]
-  return command.call(client, ...keys, ...args)
+/** Runs a script defined by defineScripts(); keys first, then arguments. Not async: the relay path adds no promise of its own. */
+export function runScript<N extends ScriptName> (client: RedisClient, name: N, keys: string[], args: Arg[]): Promise<ScriptReplies[N]> {
+  if (keys.length !== SCRIPTS[name].keys) return Promise.reject(new Error(`${name} takes ${SCRIPTS[name].keys} keys`))
+  const command = (client as unknown as Record<ScriptName, ScriptCommand>)[name]
+  return command.call(client, ...keys, ...args) as Promise<ScriptReplies[N]>
 }

@@ -19,6 +19,13 @@ export type JoinOutcome =
   | { ok: true, peers: PeerInfo[], alreadyJoined: boolean }
   | { ok: false, reason: 'full' | 'too-many-rooms' | 'unknown-peer' }
 
+/**
+ * What became of one relayed message. `sender-not-in-room` and `recipient-not-in-room` mean nothing
+ * was delivered; `queued` means it is in the recipient's replay buffer while it has no socket.
+ */
+export type RelayOutcome = 'delivered' | 'queued' | 'sender-not-in-room' | 'recipient-not-in-room'
+
+/** What became of one server message for one peer: `dropped` when the peer has no session. */
 export type DeliveryOutcome = 'delivered' | 'queued' | 'dropped'
 
 export type ReplayOutcome =
@@ -33,6 +40,12 @@ export interface SessionRecord {
   rooms: string[]
 }
 
+/**
+ * A successful resume claim. `epoch` grows with every claim of the session: of two sockets that
+ * claimed the same peer, the one with the higher epoch is the live one, wherever they are.
+ */
+export interface Claim { epoch: number }
+
 export interface RegistryCounters {
   /** Messages handed to another instance for its peer. */
   crossInstanceDeliveries: number
@@ -43,24 +56,47 @@ export interface RegistryCounters {
 }
 
 export interface RegistryLimits {
-  /** Replay buffer bounds per peer. */
+  /** Replay buffer bounds per peer; bytes are UTF-8 bytes of the stamped messages, in every backend. */
   bufferMessages: number
   bufferBytes: number
 }
 
+/** What a registry tells the signaling hub about peers it holds a socket for. */
+export interface RegistryEvents {
+  /**
+   * The peer was claimed by a newer socket elsewhere (it resumed on another instance, or its session
+   * ended while this instance was cut off from Redis): close the local socket (4009). `epoch` is the
+   * claim that won; a local socket with a higher epoch is newer and stays.
+   */
+  takenOver (peerId: string, epoch: number): void
+  /**
+   * A session must end although no local socket closed: its instance died and the peer did not resume
+   * within the grace period (this instance adopted it), or ending it failed during a Redis outage.
+   * End it like a grace timeout (peer-left).
+   */
+  orphaned (peerId: string): Promise<void>
+}
+
 /**
- * Rooms, peer sessions and message delivery. The signaling route talks only to this interface, so
- * the in-memory registry (one instance) and a shared one (many instances) are interchangeable.
- * Every operation that checks and changes membership is atomic.
+ * Rooms, peer sessions and message delivery: what the signaling hub needs and nothing more, so the
+ * in-memory registry (one instance) and the Redis one (many instances) are interchangeable and share
+ * one scenario suite. Every operation that checks and changes membership is atomic.
+ *
+ * `relay` is the hot path: it returns synchronously when the backend can (in memory), and a promise
+ * only when it has to wait for a store.
  */
 export interface RoomRegistry {
   readonly kind: string
+  /** Set once by the hub before any session exists. */
+  listen (events: RegistryEvents): void
+
   /** Counts a user's live connections; false (and no change) when `max` are already open. */
   acquireConnection (userId: string, max: number): Promise<boolean>
-  releaseConnection (userId: string): Promise<void>
+  /** Never throws: called while tearing down; a shared registry repairs a failed write later. */
+  releaseConnection (userId: string): void
   connectionCount (userId: string): Promise<number>
 
-  /** A new peer session (one per connection until it is resumed), found later by its resume token hash (its only one). */
+  /** A new peer session, found later by its resume token hash (its only one). */
   createSession (peerId: string, userId: string, resumeTokenHash: string): Promise<void>
   /**
    * The live session answering to this token hash (its current or its previous one), 'ended' if that
@@ -68,49 +104,38 @@ export interface RoomRegistry {
    */
   findSession (resumeTokenHash: string): Promise<SessionRecord | 'ended' | undefined>
   /**
-   * A resume with `presentedHash` succeeded and its welcome will carry a fresh token: the session now
-   * answers to `newHash` (current) and `presentedHash` (previous), and to nothing older. The presented
-   * token stays valid because the welcome carrying its successor can be lost with the socket; the client
-   * demonstrably holds it, and retires it by resuming with the successor.
+   * Resumes the session on this instance, atomically: only if it still answers to `presentedHash`.
+   * From then on it answers to `newHash` (current) and `presentedHash` (previous), and to nothing
+   * older: the presented token stays valid because the welcome carrying its successor can be lost with
+   * the socket. Undefined when the presented token no longer resolves (a concurrent resume won with
+   * its successor, or the session ended). Whoever held the peer before is told through `takenOver`.
    */
-  rotateResumeToken (peerId: string, newHash: string, presentedHash: string): Promise<void>
+  claimSession (peerId: string, newHash: string, presentedHash: string): Promise<Claim | undefined>
   /** Forgets the session: leaves every room (returning them) and drops its buffer; both its token hashes read as 'ended'. */
   deleteSession (peerId: string): Promise<string[]>
 
   /** Joins atomically: capacity and the peer's room count are checked and updated in one step. */
   join (room: string, member: PeerInfo, limits: { capacity: number, maxRoomsPerPeer: number }): Promise<JoinOutcome>
-  /** Returns false when the peer was not in the room. */
-  leave (room: string, peerId: string): Promise<boolean>
+  /** The members left in the room after `peerId` left it, or undefined when it was not in the room. */
+  leave (room: string, peerId: string): Promise<PeerInfo[] | undefined>
   members (room: string): Promise<PeerInfo[]>
-  isMember (room: string, peerId: string): Promise<boolean>
 
   /**
-   * Stamps the serialized message (`body`, a JSON object without `seq`) with the recipient's next
-   * seq, keeps it for replay, and pushes it to the recipient's sink if it is connected (here or, for
-   * a shared registry, on another instance).
+   * Delivers `body` (a serialized message without `seq`) from `from` to `to` if both are in `room`,
+   * checked and delivered in one step: stamped with the recipient's next seq, kept for replay, and
+   * pushed to its sink wherever it is connected. Messages of one sender to one recipient keep their order.
    */
+  relay (room: string, from: string, to: string, body: string): RelayOutcome | Promise<RelayOutcome>
+  /** Delivers a server message (`body` without `seq`) to one peer, like relay without the room check. */
   deliver (peerId: string, body: string): Promise<DeliveryOutcome>
   /** Messages after `lastSeq`, in order; fails when some of them were already evicted. */
   replay (peerId: string, lastSeq: number): Promise<ReplayOutcome>
   /** The client has processed everything up to `seq`: that part of the buffer can go. */
-  ack (peerId: string, seq: number): Promise<void>
+  ack (peerId: string, seq: number): void | Promise<void>
 
   attach (peerId: string, sink: Sink): void
   /** Detaches only if `sink` is still the attached one (a resumed connection may have replaced it). */
   detach (peerId: string, sink: Sink): void
-
-  /**
-   * Shared registries only. `handler(peerId)` runs when this instance's peer was taken over elsewhere
-   * (it resumed on another instance, or its session ended while this instance was cut off from
-   * Redis): close the local socket (4009) and drop local timers; the session itself is not ended here.
-   */
-  onTakeover? (handler: (peerId: string) => void): void
-  /**
-   * Shared registries only. `handler(peerId)` runs when a session must end although no local socket
-   * closed: its instance died and the peer did not resume within the grace period (this instance
-   * adopted it), or ending it failed during a Redis outage. End it like a grace timeout (peer-left).
-   */
-  onSessionOrphaned? (handler: (peerId: string) => Promise<void>): void
 
   /** Rooms and peer sessions as this instance sees them (all of them in memory; the ones it owns with Redis). */
   stats (): { rooms: number, peers: number }
@@ -122,7 +147,12 @@ export interface RoomRegistry {
   close (): Promise<void>
 }
 
-/** `{"type":…}` → `{"seq":N,"type":…}` without serializing the body once per recipient. */
+/** `{"type":…}` → `{"seq":N,"type":…}`: a concatenation, so the body is never serialized again. */
 export function stampSeq (body: string, seq: number): string {
-  return body.length > 2 ? `{"seq":${seq},${body.slice(1)}` : `{"seq":${seq}}`
+  return body.length > 2 ? '{"seq":' + seq + ',' + body.slice(1) : '{"seq":' + seq + '}'
+}
+
+/** The one byte-counting rule of replay buffers, in every backend: UTF-8 bytes (what Redis' string.len counts). */
+export function messageBytes (json: string): number {
+  return Buffer.byteLength(json, 'utf8')
 }

@@ -2,38 +2,102 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Identity } from '../auth/types.js'
 import { grantFor } from '../auth/claims.js'
-import { RegistryUnavailableError, type Sink } from '../registry/types.js'
+import { RegistryUnavailableError, type RelayOutcome, type Sink } from '../registry/types.js'
 import { CloseCode, MAX_META_BYTES, type ClientMessage, type ClientMessageOf, type OutgoingMessage } from './messages.js'
 import { SignalCode, SignalError } from './errors.js'
 import { parseClientMessage } from './parse.js'
 import { TokenBucket } from './token-bucket.js'
-import type { SignalingHub } from './hub.js'
+import type { SignalingObserver } from './observer.js'
 
 /** Longest delay a Node timer takes (about 24.8 days); later expiries are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647
+/**
+ * Messages of one connection waiting for the registry (in flight, or queued behind a join), at most.
+ * A stalled Redis must not grow memory: past either bound, messages are refused with
+ * SWB_REGISTRY_UNAVAILABLE at once instead of waiting.
+ */
+export const PENDING_MAX_MESSAGES = 128
+export const PENDING_MIN_BYTES = 1024 * 1024
+
+/** The numbers a connection works with, computed once per instance. */
+export interface ConnectionSettings {
+  maxMessageBytes: number
+  messagesPerSecond: number
+  messageBurst: number
+  sendBufferLimitBytes: number
+  tokenExpiryWarningMs: number
+  /** Bytes of pending messages allowed (see PENDING_MAX_MESSAGES). */
+  pendingMaxBytes: number
+}
+
+/** What a connection needs from the hub: the registry operations it applies, and nothing of the hub's state. */
+export interface ConnectionHost {
+  readonly settings: ConnectionSettings
+  readonly observer: SignalingObserver
+  readonly draining: boolean
+  relay (from: string, room: string, to: string, body: string): RelayOutcome | Promise<RelayOutcome>
+  broadcast (from: string, room: string, body: string): Promise<void>
+  join (conn: Connection, room: string, role: string | undefined, meta: Record<string, unknown> | undefined): Promise<void>
+  leave (conn: Connection, room: string): Promise<void>
+  ack (peerId: string, seq: number): void | Promise<void>
+  verify (token: string): Promise<Identity>
+}
+
+type RelayedType = 'offer' | 'answer' | 'candidate' | 'message'
+
+/** A message waiting for the ones before it, with its size (for the pending bound) and arrival time. */
+interface Queued { message: ClientMessage, bytes: number, receivedAt: number }
+
+/** Messages that wait for everything before them, and hold everything after them until they are done. */
+function isBarrier (message: ClientMessage): boolean {
+  switch (message.type) {
+    case 'offer':
+    case 'answer':
+    case 'candidate':
+    case 'ack':
+    case 'stats':
+      return false
+    case 'message':
+      return message.to === undefined // a broadcast reads the room first
+    default:
+      return true // join, leave, refresh; ping answers once everything before it is done
+  }
+}
 
 /**
  * One WebSocket of one peer. It validates and rate-limits what the client sends, applies it through
  * the registry, and writes what the registry delivers. The peer's session (rooms, seq, replay buffer)
  * lives in the registry and outlives this object when the socket drops.
+ *
+ * Order: messages take effect in arrival order. Relays do not wait for one another (with Redis their
+ * scripts are pipelined, and run in the order sent), while a join, leave, refresh, broadcast or ping
+ * waits until everything before it is done and holds what comes after. With the in-memory registry a
+ * relay completes synchronously: frame to `socket.send` without a promise.
  */
 export class Connection {
   /** Last sequence number written to this socket: transient messages carry it without advancing it. */
   seq = 0
   /** Answered the last heartbeat ping. */
   alive = true
+  closed = false
   private readonly bucket: TokenBucket
   private refusedInARow = 0
-  private inbound: Promise<void> = Promise.resolve()
+  /** Relays and acks sent to the registry and not settled yet. */
+  private inflight = 0
+  /** A barrier message is being applied. */
+  private blocked = false
+  /** Messages waiting for a barrier (or for in-flight relays, when a barrier is next). */
+  private readonly waiting: Queued[] = []
+  private pendingBytes = 0
   private warnTimer: NodeJS.Timeout | undefined
   private expiryTimer: NodeJS.Timeout | undefined
   /** While a resume replays its backlog, live deliveries wait here so order is kept. */
-  private pending: Array<{ json: string, seq: number }> | undefined = []
-  closed = false
+  private held: Array<{ json: string, seq: number }> | undefined = []
+  private logger: FastifyBaseLogger | undefined
 
   readonly sink: Sink = {
     push: (json, seq) => {
-      if (this.pending) this.pending.push({ json, seq })
+      if (this.held !== undefined) this.held.push({ json, seq })
       else this.write(json, seq)
     }
   }
@@ -42,14 +106,21 @@ export class Connection {
     readonly peerId: string,
     private identity: Identity,
     readonly socket: WebSocket,
-    private readonly hub: SignalingHub,
-    readonly log: FastifyBaseLogger
+    /** The claim this socket holds the peer under (0 for a new session); the highest one is live. */
+    readonly epoch: number,
+    private readonly host: ConnectionHost,
+    private readonly parentLog: FastifyBaseLogger
   ) {
-    const c = hub.config
-    this.bucket = new TokenBucket(c.WS_MESSAGES_PER_SECOND, c.WS_MESSAGE_BURST)
+    const s = host.settings
+    this.bucket = new TokenBucket(s.messagesPerSecond, s.messageBurst)
     socket.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
     socket.on('pong', () => { this.alive = true })
     this.armTokenTimers()
+  }
+
+  /** Made on first use: most connections never log after their first line, and a child logger is not free. */
+  get log (): FastifyBaseLogger {
+    return (this.logger ??= this.parentLog.child({ peerId: this.peerId }))
   }
 
   get userId (): string { return this.identity.sub }
@@ -59,9 +130,9 @@ export class Connection {
   /** Writes the replayed backlog, then whatever arrived meanwhile, then goes live. */
   startLive (replayed: Array<{ json: string, seq: number }>): void {
     for (const m of replayed) this.write(m.json, m.seq)
-    const waiting = this.pending ?? []
-    this.pending = undefined
-    for (const m of waiting) if (m.seq > this.seq) this.write(m.json, m.seq)
+    const held = this.held ?? []
+    this.held = undefined
+    for (const m of held) if (m.seq > this.seq) this.write(m.json, m.seq)
   }
 
   /** Sends a message that concerns this connection only: it carries the current seq and is not replayed. */
@@ -75,8 +146,8 @@ export class Connection {
     this.socket.send(json)
     // A consumer that does not read must not grow our memory: cut it off; its messages stay in the
     // replay buffer, so a resume (once it reads again) loses nothing.
-    if (this.socket.bufferedAmount > this.hub.config.WS_SEND_BUFFER_LIMIT_BYTES) {
-      this.hub.observer.slowConsumer()
+    if (this.socket.bufferedAmount > this.host.settings.sendBufferLimitBytes) {
+      this.host.observer.slowConsumer()
       this.close(CloseCode.SLOW_CONSUMER, 'slow consumer', true)
     }
   }
@@ -95,14 +166,14 @@ export class Connection {
 
   private onFrame (data: Buffer, isBinary: boolean): void {
     if (this.closed) return
-    const c = this.hub.config
+    const s = this.host.settings
     if (!this.bucket.take()) {
       // A client that keeps sending while refused is abusive, not bursty: disconnect it.
-      if (++this.refusedInARow > c.WS_MESSAGE_BURST) {
+      if (++this.refusedInARow > s.messageBurst) {
         this.close(CloseCode.RATE_LIMIT_ABUSE, 'message rate limit exceeded')
         return
       }
-      this.refuse(new SignalError(SignalCode.RATE_LIMITED, `More than ${c.WS_MESSAGES_PER_SECOND} messages per second`))
+      this.refuse(new SignalError(SignalCode.RATE_LIMITED, `More than ${s.messagesPerSecond} messages per second`))
       return
     }
     this.refusedInARow = 0
@@ -110,8 +181,8 @@ export class Connection {
       this.refuse(new SignalError(SignalCode.INVALID_MESSAGE, 'Binary frames are not supported: send JSON text'))
       return
     }
-    if (data.length > c.WS_MAX_MESSAGE_BYTES) {
-      this.refuse(new SignalError(SignalCode.MESSAGE_TOO_LARGE, `Message exceeds ${c.WS_MAX_MESSAGE_BYTES} bytes`))
+    if (data.length > s.maxMessageBytes) {
+      this.refuse(new SignalError(SignalCode.MESSAGE_TOO_LARGE, `Message exceeds ${s.maxMessageBytes} bytes`))
       return
     }
     const parsed = parseClientMessage(data.toString('utf8'))
@@ -119,49 +190,152 @@ export class Connection {
       this.refuse(parsed.error, parsed.ref)
       return
     }
-    // Handle one message at a time, in arrival order, even though handlers await the registry.
-    const message = parsed.message
-    const receivedAt = performance.now()
-    this.inbound = this.inbound.then(() => this.handle(message, receivedAt))
+    const bytes = data.length
+    // Waiting for the registry is bounded in count and bytes: a stalled Redis must not grow memory.
+    if (this.inflight + this.waiting.length >= PENDING_MAX_MESSAGES || this.pendingBytes + bytes > s.pendingMaxBytes) {
+      this.refuse(new SignalError(SignalCode.REGISTRY_UNAVAILABLE, 'Signaling is briefly unavailable (too many messages waiting for the room registry): retry shortly'), parsed.message.id)
+      return
+    }
+    const queued: Queued = { message: parsed.message, bytes, receivedAt: performance.now() }
+    if (this.blocked || this.waiting.length > 0) this.hold(queued)
+    else this.dispatch(queued)
   }
 
-  private async handle (message: ClientMessage, receivedAt: number): Promise<void> {
+  private hold (queued: Queued): void {
+    this.waiting.push(queued)
+    this.pendingBytes += queued.bytes
+  }
+
+  /** Applies one message now (nothing before it is waiting), or holds it if it is a barrier and relays are in flight. */
+  private dispatch (queued: Queued): void {
+    const { message } = queued
+    if (isBarrier(message)) {
+      if (this.inflight > 0) {
+        this.hold(queued)
+        return
+      }
+      this.blocked = true
+      void this.handle(message).finally(() => {
+        this.blocked = false
+        this.pump()
+      })
+      return
+    }
+    const result = this.apply(message, queued.receivedAt)
+    if (result === undefined) return
+    // Waiting for the registry: counted against the pending bounds until settled.
+    this.inflight++
+    this.pendingBytes += queued.bytes
+    result.then(() => this.settled(queued.bytes), (err: unknown) => {
+      this.fail(err, message)
+      this.settled(queued.bytes)
+    })
+  }
+
+  private settled (bytes: number): void {
+    this.inflight--
+    this.pendingBytes -= bytes
+    this.pump()
+  }
+
+  /** Applies waiting messages in order until a barrier has to wait. */
+  private pump (): void {
+    while (!this.blocked && this.waiting.length > 0) {
+      const next = this.waiting[0] as Queued
+      if (isBarrier(next.message) && this.inflight > 0) return
+      this.waiting.shift()
+      this.pendingBytes -= next.bytes
+      // A closed connection applies nothing more, except leaves (they still free the room).
+      if (this.closed && next.message.type !== 'leave') continue
+      this.dispatch(next)
+    }
+  }
+
+  /**
+   * The non-barrier messages: undefined when done synchronously, else the registry's promise. The
+   * relay path builds the outgoing body once (the SDP is serialized once; the registry adds `seq`).
+   */
+  private apply (message: ClientMessage, receivedAt: number): Promise<unknown> | undefined {
+    try {
+      switch (message.type) {
+        case 'offer':
+        case 'answer':
+          return this.relay(message, JSON.stringify({ type: message.type, room: message.room, from: this.peerId, sdp: message.sdp }), receivedAt)
+        case 'candidate':
+          return this.relay(message, JSON.stringify({ type: 'candidate', room: message.room, from: this.peerId, candidate: message.candidate }), receivedAt)
+        case 'message':
+          return this.relay(message, JSON.stringify({ type: 'message', room: message.room, from: this.peerId, data: message.data }), receivedAt)
+        case 'stats':
+          this.host.observer.callQuality(message)
+          return undefined
+        case 'ack': {
+          const pending = this.host.ack(this.peerId, Math.min(message.seq, this.seq))
+          return pending === undefined ? undefined : pending
+        }
+        default:
+          return undefined
+      }
+    } catch (err) {
+      this.fail(err, message)
+      return undefined
+    }
+  }
+
+  private relay (message: ClientMessageOf<RelayedType>, body: string, receivedAt: number): Promise<unknown> | undefined {
+    const to = (message as { to: string }).to
+    const outcome = this.host.relay(this.peerId, message.room, to, body)
+    if (typeof outcome === 'string') {
+      this.relayed(message, outcome, receivedAt)
+      return undefined
+    }
+    return outcome.then((o) => { this.relayed(message, o, receivedAt) })
+  }
+
+  private relayed (message: ClientMessageOf<RelayedType>, outcome: RelayOutcome, receivedAt: number): void {
+    switch (outcome) {
+      case 'sender-not-in-room':
+        return this.refuse(new SignalError(SignalCode.NOT_IN_ROOM, `You are not in room "${message.room}"`), message.id)
+      case 'recipient-not-in-room':
+        return this.refuse(new SignalError(SignalCode.PEER_NOT_IN_ROOM, `Peer "${(message as { to: string }).to}" is not in room "${message.room}"`), message.id)
+      default:
+        this.host.observer.relayed(message.type, outcome, (performance.now() - receivedAt) / 1000)
+    }
+  }
+
+  /** The barrier messages, one at a time. */
+  private async handle (message: ClientMessage): Promise<void> {
     if (this.closed && message.type !== 'leave') return
     try {
       switch (message.type) {
         case 'join': return await this.onJoin(message)
-        case 'leave': return await this.onLeave(message)
-        case 'offer':
-        case 'answer':
-          await this.relay(message, { type: message.type, room: message.room, from: this.peerId, sdp: message.sdp })
-          return this.hub.observer.relayed(message.type, (performance.now() - receivedAt) / 1000)
-        case 'candidate':
-          await this.relay(message, { type: 'candidate', room: message.room, from: this.peerId, candidate: message.candidate })
-          return this.hub.observer.relayed(message.type, (performance.now() - receivedAt) / 1000)
-        case 'message':
-          await this.onAppMessage(message)
-          return this.hub.observer.relayed(message.type, (performance.now() - receivedAt) / 1000)
-        case 'stats': return this.hub.observer.callQuality(message)
+        case 'leave': return await this.host.leave(this, message.room)
+        case 'message': return await this.host.broadcast(this.peerId, message.room,
+          JSON.stringify({ type: 'message', room: message.room, from: this.peerId, data: message.data }))
         case 'ping': return this.sendTransient(message.id === undefined ? { type: 'pong' } : { type: 'pong', ref: message.id })
         case 'refresh': return await this.onRefresh(message)
-        case 'ack': return await this.hub.registry.ack(this.peerId, Math.min(message.seq, this.seq))
       }
     } catch (err) {
-      if (err instanceof SignalError) {
-        this.refuse(err, message.id)
-      } else if (err instanceof RegistryUnavailableError) {
-        // Redis is away (docs/redis.md): a clear, retryable refusal instead of a hang or an internal error.
-        this.refuse(new SignalError(SignalCode.REGISTRY_UNAVAILABLE, 'Signaling is briefly unavailable (room registry unreachable): retry shortly'), message.id)
-      } else {
-        this.log.error({ err, type: message.type }, 'message handler failed')
-        this.refuse(new SignalError(SignalCode.INTERNAL, 'Internal error'), message.id)
-      }
+      this.fail(err, message)
+    }
+  }
+
+  /** Turns a failure into the client's `error`: typed refusals as they are, an outage as retryable, the rest as internal. */
+  private fail (err: unknown, message: ClientMessage): void {
+    if (err instanceof SignalError) {
+      this.refuse(err, message.id)
+    } else if (err instanceof RegistryUnavailableError) {
+      // Redis is away (docs/redis.md): a clear, retryable refusal instead of a hang or an internal error.
+      this.refuse(new SignalError(SignalCode.REGISTRY_UNAVAILABLE, 'Signaling is briefly unavailable (room registry unreachable): retry shortly'), message.id)
+    } else {
+      this.log.error({ err, type: message.type }, 'message handler failed')
+      this.refuse(new SignalError(SignalCode.INTERNAL, 'Internal error'), message.id)
     }
   }
 
   private refuse (error: SignalError, ref?: string): void {
-    this.hub.observer.refused(this.who, error.code)
-    this.log.debug({ code: error.code, ref }, 'message refused')
+    this.host.observer.refused(this.who, error.code)
+    // The parent logger: a refusal must not make a child logger for a connection that never logged.
+    this.parentLog.debug({ peerId: this.peerId, code: error.code, ref }, 'message refused')
     // Errors answer this connection only: replaying them would let a burst of refusals evict real messages.
     this.sendTransient(ref === undefined
       ? { type: 'error', code: error.code, message: error.message }
@@ -169,33 +343,19 @@ export class Connection {
   }
 
   private async onJoin (message: ClientMessageOf<'join'>): Promise<void> {
-    if (this.hub.draining) throw new SignalError(SignalCode.DRAINING, 'This instance is draining: reconnect and join elsewhere')
+    if (this.host.draining) throw new SignalError(SignalCode.DRAINING, 'This instance is draining: reconnect and join elsewhere')
     const grant = grantFor(this.identity, message.room)
     if (!grant) throw new SignalError(SignalCode.ROOM_FORBIDDEN, `Your token does not grant room "${message.room}"`)
     if (message.meta !== undefined && Buffer.byteLength(JSON.stringify(message.meta)) > MAX_META_BYTES) {
       throw new SignalError(SignalCode.INVALID_MESSAGE, `meta exceeds ${MAX_META_BYTES} bytes`)
     }
-    await this.hub.join(this, message.room, grant.role, message.meta)
-  }
-
-  private async onLeave (message: ClientMessageOf<'leave'>): Promise<void> {
-    await this.hub.leave(this.who, message.room)
-  }
-
-  private async relay (message: ClientMessageOf<'offer' | 'answer' | 'candidate'>, out: OutgoingMessage): Promise<void> {
-    await this.hub.relay(this.peerId, message.room, message.to, out)
-  }
-
-  private async onAppMessage (message: ClientMessageOf<'message'>): Promise<void> {
-    const out: OutgoingMessage = { type: 'message', room: message.room, from: this.peerId, data: message.data }
-    if (message.to !== undefined) await this.hub.relay(this.peerId, message.room, message.to, out)
-    else await this.hub.broadcast(this.peerId, message.room, out)
+    await this.host.join(this, message.room, grant.role, message.meta)
   }
 
   private async onRefresh (message: ClientMessageOf<'refresh'>): Promise<void> {
     let identity: Identity
     try {
-      identity = await this.hub.auth.verify(message.token)
+      identity = await this.host.verify(message.token)
     } catch (err) {
       const code = (err as { code?: string }).code ?? 'invalid token'
       throw new SignalError(SignalCode.REFRESH_REJECTED, `Refresh token rejected (${code})`)
@@ -212,7 +372,7 @@ export class Connection {
     clearTimeout(this.warnTimer)
     clearTimeout(this.expiryTimer)
     const untilExpiry = this.tokenExpiresAtMs - Date.now()
-    const untilWarning = untilExpiry - this.hub.config.TOKEN_EXPIRY_WARNING_SECONDS * 1000
+    const untilWarning = untilExpiry - this.host.settings.tokenExpiryWarningMs
     this.warnTimer = setTimeout(() => {
       this.sendTransient({ type: 'token-expiring', tokenExpiresAt: this.tokenExpiresAtMs })
     }, Math.min(Math.max(untilWarning, 0), MAX_TIMER_MS))

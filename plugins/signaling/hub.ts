@@ -3,9 +3,10 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Config } from '../../src/config.js'
 import type { Auth, Identity } from '../auth/types.js'
-import type { DeliveryOutcome, RoomRegistry } from '../registry/types.js'
-import { Connection } from './connection.js'
+import type { DeliveryOutcome, RelayOutcome, RoomRegistry } from '../registry/types.js'
+import { Connection, PENDING_MIN_BYTES, type ConnectionHost, type ConnectionSettings } from './connection.js'
 import { SignalCode, SignalError } from './errors.js'
+import { Heartbeat } from './heartbeat.js'
 import { CloseCode, type ConnectionLimits, type OutgoingMessage, type PeerInfo } from './messages.js'
 import type { SignalingObserver, Who } from './observer.js'
 
@@ -17,6 +18,8 @@ export function hashResumeToken (token: string): string {
   return createHash('sha256').update(token).digest('base64url')
 }
 
+type Resumable = { ok: true, peerId: string, replayed: Array<{ seq: number, json: string }>, rooms: string[] } | { ok: false, error: SignalError }
+
 /**
  * Everything signaling keeps per instance: the live connections, the grace timers of dropped peers,
  * the heartbeat and the drain. Shared state (rooms, sessions, buffers) is in the registry.
@@ -24,9 +27,13 @@ export function hashResumeToken (token: string): string {
 export class SignalingHub {
   readonly connections = new Map<string, Connection>()
   private readonly graceTimers = new Map<string, NodeJS.Timeout>()
-  private readonly heartbeat: NodeJS.Timeout
+  private readonly heartbeat: Heartbeat<Connection>
   draining = false
   private closing = false
+  /** What every welcome and preflight reports; the same for every connection. */
+  readonly limits: ConnectionLimits
+  /** What a Connection may do to the hub, and nothing more. */
+  private readonly host: ConnectionHost
 
   constructor (
     readonly config: Config,
@@ -35,18 +42,8 @@ export class SignalingHub {
     readonly observer: SignalingObserver,
     private readonly log: FastifyBaseLogger
   ) {
-    // One timer for all sockets: a socket that missed the previous ping is dead.
-    this.heartbeat = setInterval(() => this.beat(), config.WS_HEARTBEAT_INTERVAL_MS)
-    this.heartbeat.unref()
-    // Shared registries: a peer resumed on another instance (retire its socket here), or a session
-    // with no socket anywhere must end (its instance died and the grace ran out).
-    registry.onTakeover?.((peerId) => this.retire(peerId))
-    registry.onSessionOrphaned?.((peerId) => this.expire(peerId, 'timeout'))
-  }
-
-  get limits (): ConnectionLimits {
-    const c = this.config
-    return {
+    const c = config
+    this.limits = {
       maxMessageBytes: c.WS_MAX_MESSAGE_BYTES,
       messagesPerSecond: c.WS_MESSAGES_PER_SECOND,
       messageBurst: c.WS_MESSAGE_BURST,
@@ -57,19 +54,37 @@ export class SignalingHub {
       resumeBufferMessages: c.RESUME_BUFFER_MESSAGES,
       resumeBufferBytes: c.RESUME_BUFFER_BYTES
     }
-  }
-
-  private beat (): void {
-    for (const conn of this.connections.values()) {
-      if (!conn.alive) {
-        conn.log.info('heartbeat timeout')
-        this.observer.heartbeatTimeout()
-        conn.socket.terminate()
-        continue
-      }
-      conn.alive = false
-      conn.socket.ping()
+    const settings: ConnectionSettings = {
+      maxMessageBytes: c.WS_MAX_MESSAGE_BYTES,
+      messagesPerSecond: c.WS_MESSAGES_PER_SECOND,
+      messageBurst: c.WS_MESSAGE_BURST,
+      sendBufferLimitBytes: c.WS_SEND_BUFFER_LIMIT_BYTES,
+      tokenExpiryWarningMs: c.TOKEN_EXPIRY_WARNING_SECONDS * 1000,
+      pendingMaxBytes: Math.max(PENDING_MIN_BYTES, 2 * c.WS_MAX_MESSAGE_BYTES)
     }
+    const hub = this
+    this.host = {
+      settings,
+      observer,
+      get draining () { return hub.draining },
+      relay: (from, room, to, body) => registry.relay(room, from, to, body),
+      broadcast: async (from, room, body) => this.broadcast(from, room, body),
+      join: async (conn, room, role, meta) => this.join(conn, room, role, meta),
+      leave: async (conn, room) => this.leave(conn.who, room),
+      ack: (peerId, seq) => registry.ack(peerId, seq),
+      verify: async (token) => auth.verify(token)
+    }
+    this.heartbeat = new Heartbeat<Connection>(config.WS_HEARTBEAT_INTERVAL_MS, (conn) => {
+      conn.log.info('heartbeat timeout')
+      observer.heartbeatTimeout()
+      conn.socket.terminate()
+    })
+    // Shared registries: a peer was claimed by a newer socket elsewhere (retire its socket here), or a
+    // session with no socket anywhere must end (its instance died and the grace ran out).
+    registry.listen({
+      takenOver: (peerId, epoch) => this.takenOver(peerId, epoch),
+      orphaned: async (peerId) => this.expire(peerId, 'timeout')
+    })
   }
 
   /** Sets up a freshly upgraded socket: resume or a new session, the welcome, then live traffic. */
@@ -80,92 +95,120 @@ export class SignalingHub {
     const onEarlyClose = (code: number): void => { closedEarly = code }
     socket.once('close', onEarlyClose)
 
-    let peerId: string | undefined
+    const resumeToken = randomBytes(32).toString('base64url')
+    let conn: Connection | undefined
     let resumeError: SignalError | undefined
     let replayed: Array<{ seq: number, json: string }> = []
     let rooms: string[] = []
     if (resume) {
-      const result = await this.findResumable(identity, resume)
-      if (result.ok) ({ peerId, replayed, rooms } = result)
-      else resumeError = result.error
+      const found = await this.findResumable(identity, resume)
+      if (!found.ok) {
+        resumeError = found.error
+      } else {
+        const claim = await this.registry.claimSession(found.peerId, hashResumeToken(resumeToken), hashResumeToken(resume.token))
+        const previous = this.connections.get(found.peerId)
+        if (claim !== undefined && previous !== undefined && previous.epoch > claim.epoch) {
+          // A concurrent resume of the same session claimed it after us: that socket is the live one.
+          this.refuseSocket(socket, onEarlyClose, CloseCode.SESSION_REPLACED, 'session resumed on another connection')
+          return
+        }
+        if (claim === undefined) {
+          resumeError = new SignalError(SignalCode.RESUME_UNKNOWN, 'Unknown resume token, or one whose successor was already used')
+        } else {
+          // No await between the claim and here: a takeover notice for a later claim finds this connection.
+          if (previous !== undefined) this.replace(previous)
+          this.cancelGrace(found.peerId)
+          conn = this.install(found.peerId, identity, socket, claim.epoch, log)
+          conn.seq = resume.lastSeq
+          replayed = found.replayed
+          rooms = found.rooms
+        }
+      }
     }
-
-    // A resumed peer's previous socket (often half-open on a flaky network) gives way to this one.
-    const previous = peerId === undefined ? undefined : this.connections.get(peerId)
-    if (previous) await this.replace(previous)
 
     if (!await this.registry.acquireConnection(identity.sub, this.config.MAX_CONNECTIONS_PER_USER)) {
       this.observer.refused({ userId: identity.sub }, SignalCode.TOO_MANY_CONNECTIONS)
       // No welcome and no session: this error is the only message, hence seq 0.
       socket.send(JSON.stringify({ type: 'error', seq: 0, code: SignalCode.TOO_MANY_CONNECTIONS, message: `At most ${this.config.MAX_CONNECTIONS_PER_USER} connections per user` }))
-      socket.close(CloseCode.POLICY, 'too many connections')
-      socket.off('close', onEarlyClose)
-      // Still paused, the socket would never read the client's closing handshake and would linger
-      // (both ends waiting for ws's 30 s close timeout).
-      socket.resume()
+      // A resumed session stays resumable (its grace starts); the slot was never taken.
+      if (conn !== undefined) {
+        this.drop(conn, false)
+        this.startGrace(conn.peerId)
+      }
+      this.refuseSocket(socket, onEarlyClose, CloseCode.POLICY, 'too many connections')
       return
     }
 
-    const resumeToken = randomBytes(32).toString('base64url')
-    const resumed = peerId !== undefined
-    try {
-      if (peerId === undefined) {
-        peerId = randomBytes(12).toString('base64url')
+    if (conn === undefined) {
+      const peerId = randomBytes(12).toString('base64url')
+      try {
         await this.registry.createSession(peerId, identity.sub, hashResumeToken(resumeToken))
-      } else if (resume) {
-        clearTimeout(this.graceTimers.get(peerId))
-        this.graceTimers.delete(peerId)
-        // The presented token stays valid next to the new one: this welcome may be lost with the socket.
-        await this.registry.rotateResumeToken(peerId, hashResumeToken(resumeToken), hashResumeToken(resume.token))
+      } catch (err) {
+        // The slot taken above belongs to no connection yet: give it back before failing.
+        this.registry.releaseConnection(identity.sub)
+        throw err
       }
-    } catch (err) {
-      // The slot taken above belongs to no connection yet: give it back before failing.
-      await this.registry.releaseConnection(identity.sub).catch(() => {})
-      throw err
-    }
-
-    const conn = new Connection(peerId, identity, socket, this, log.child({ peerId }))
-    conn.seq = resumed && resume ? resume.lastSeq : 0
-    this.connections.set(peerId, conn)
-    this.registry.attach(peerId, conn.sink)
-    if (resumed && resume) {
+      conn = this.install(peerId, identity, socket, 0, log)
+    } else if (resume) {
       // Read the backlog again now that the sink is attached: whatever was delivered since the first
       // read (while no sink, or the replaced one, was attached) is in it, and everything from here on
-      // lands in conn's pending queue; startLive() skips the overlap by seq, so nothing is lost or doubled.
-      const again = await this.registry.replay(peerId, resume.lastSeq)
+      // waits in the connection; startLive() skips the overlap by seq, so nothing is lost or doubled.
+      const again = await this.registry.replay(conn.peerId, resume.lastSeq)
       if (again.ok) replayed = again.messages
     }
+    const live = conn
     socket.off('close', onEarlyClose)
     socket.on('close', (code: number) => {
       // During a registry outage the cleanup can fail; it must not become an unhandled rejection.
-      this.onClose(conn, code).catch((err: unknown) => conn.log.warn({ err }, 'connection cleanup failed'))
+      this.onClose(live, code).catch((err: unknown) => live.log.warn({ err }, 'connection cleanup failed'))
     })
-
-    conn.sendTransient({
+    if (live.closed) {
+      // Replaced by a newer claim while the backlog was read: the close above has been sent.
+      socket.resume()
+      return
+    }
+    const resumed = resumeError === undefined && resume !== undefined
+    live.sendTransient({
       type: 'welcome',
-      peerId,
+      peerId: live.peerId,
       userId: identity.sub,
       resumeToken,
       resumed,
       ...(resumeError && { resumeError: { code: resumeError.code, message: resumeError.message } }),
       rooms,
       heartbeatIntervalMs: this.config.WS_HEARTBEAT_INTERVAL_MS,
-      tokenExpiresAt: conn.tokenExpiresAtMs,
+      tokenExpiresAt: live.tokenExpiresAtMs,
       limits: this.limits
     })
-    conn.startLive(replayed)
+    live.startLive(replayed)
     // Arrived during a drain (a resume, or a balancer that has not noticed yet): told to move on too,
     // rather than left to be cut off at the deadline.
-    if (this.draining) conn.sendTransient(this.reconnectMessage())
-    this.observer.connected(conn.who, resumed)
-    conn.log.info({ userId: identity.sub, resumed, replayed: replayed.length, resumeError: resumeError?.code }, resumed ? 'peer resumed' : 'peer connected')
+    if (this.draining) live.sendTransient(this.reconnectMessage())
+    this.observer.connected(live.who, resumed)
+    live.log.info({ userId: identity.sub, resumed, replayed: replayed.length, resumeError: resumeError?.code }, resumed ? 'peer resumed' : 'peer connected')
     socket.resume()
-    if (closedEarly !== undefined) await this.onClose(conn, closedEarly)
+    if (closedEarly !== undefined) await this.onClose(live, closedEarly)
   }
 
-  private async findResumable (identity: Identity, resume: ResumeRequest): Promise<
-    { ok: true, peerId: string, replayed: Array<{ seq: number, json: string }>, rooms: string[] } | { ok: false, error: SignalError }
-  > {
+  /** Makes `socket` the peer's live connection here and routes its messages to it. */
+  private install (peerId: string, identity: Identity, socket: WebSocket, epoch: number, log: FastifyBaseLogger): Connection {
+    const conn = new Connection(peerId, identity, socket, epoch, this.host, log)
+    this.connections.set(peerId, conn)
+    this.registry.attach(peerId, conn.sink)
+    this.heartbeat.add(conn)
+    return conn
+  }
+
+  /** Refuses an upgraded socket before any session is its own. */
+  private refuseSocket (socket: WebSocket, onEarlyClose: (code: number) => void, code: number, reason: string): void {
+    socket.close(code, reason)
+    socket.off('close', onEarlyClose)
+    // Still paused, the socket would never read the client's closing handshake and would linger
+    // (both ends waiting for ws's 30 s close timeout).
+    socket.resume()
+  }
+
+  private async findResumable (identity: Identity, resume: ResumeRequest): Promise<Resumable> {
     const hash = hashResumeToken(resume.token)
     const session = await this.registry.findSession(hash)
     if (session === 'ended') return { ok: false, error: new SignalError(SignalCode.RESUME_EXPIRED, 'The session has ended (grace period over, or it left)') }
@@ -178,7 +221,7 @@ export class SignalingHub {
       // The old session cannot be made whole: end it now so its rooms do not wait for a ghost, and
       // retire its socket if one is still open (it would otherwise live on with no session behind it).
       const live = this.connections.get(session.peerId)
-      if (live) await this.replace(live)
+      if (live) this.replace(live)
       await this.expire(session.peerId, 'timeout')
       return replay.reason === 'overflow'
         ? { ok: false, error: new SignalError(SignalCode.RESUME_OVERFLOW, 'Messages since lastSeq were dropped (replay buffer full)') }
@@ -187,31 +230,34 @@ export class SignalingHub {
     return { ok: true, peerId: session.peerId, replayed: replay.messages, rooms: session.rooms }
   }
 
-  /** The peer was taken over by another instance: close its socket here (4009); its session carries on there. */
-  private retire (peerId: string): void {
-    clearTimeout(this.graceTimers.get(peerId))
-    this.graceTimers.delete(peerId)
+  /** A newer claim of the peer won elsewhere: close its socket here if it is older (4009); the session carries on there. */
+  private takenOver (peerId: string, epoch: number): void {
     const conn = this.connections.get(peerId)
-    if (conn) this.replace(conn).catch((err: unknown) => conn.log.warn({ err }, 'could not retire a connection taken over elsewhere'))
+    if (conn !== undefined && conn.epoch >= epoch) return
+    this.cancelGrace(peerId)
+    if (conn !== undefined) this.replace(conn)
   }
 
-  /** Retires a connection whose peer resumed on a new socket; its session carries on. */
-  private async replace (previous: Connection): Promise<void> {
+  /** Retires a connection whose peer resumed on a newer socket; its session carries on. */
+  private replace (previous: Connection): void {
     // Close before dispose: close() is a no-op on a disposed connection, which left the old socket open.
     previous.close(CloseCode.SESSION_REPLACED, 'session resumed on another connection', true)
-    previous.dispose()
-    this.connections.delete(previous.peerId)
-    this.registry.detach(previous.peerId, previous.sink)
-    await this.registry.releaseConnection(previous.userId)
+    this.drop(previous, true)
+  }
+
+  /** Forgets a connection here; `release` gives back its slot of MAX_CONNECTIONS_PER_USER. */
+  private drop (conn: Connection, release: boolean): void {
+    conn.dispose()
+    this.heartbeat.remove(conn)
+    if (this.connections.get(conn.peerId) === conn) this.connections.delete(conn.peerId)
+    this.registry.detach(conn.peerId, conn.sink)
+    if (release) this.registry.releaseConnection(conn.userId)
   }
 
   private async onClose (conn: Connection, code: number): Promise<void> {
     this.observer.disconnected(conn.who, code)
     if (conn.closed) return // already replaced by a resumed connection
-    conn.dispose()
-    if (this.connections.get(conn.peerId) === conn) this.connections.delete(conn.peerId)
-    this.registry.detach(conn.peerId, conn.sink)
-    await this.registry.releaseConnection(conn.userId)
+    this.drop(conn, true)
     conn.log.info({ code }, 'connection closed')
     if (this.closing) return
     // 1000 is the client saying goodbye; anything else is a drop that may be resumed.
@@ -219,23 +265,34 @@ export class SignalingHub {
       await this.expire(conn.peerId, 'left')
       return
     }
+    this.startGrace(conn.peerId)
+  }
+
+  /** The peer has no socket: it stays in its rooms, resumable, until the grace period ends. */
+  private startGrace (peerId: string): void {
+    this.cancelGrace(peerId)
     const timer = setTimeout(() => {
-      void this.expire(conn.peerId, 'timeout').catch((err: unknown) => this.log.error({ err }, 'session expiry failed'))
+      this.graceTimers.delete(peerId)
+      void this.expire(peerId, 'timeout').catch((err: unknown) => this.log.error({ err }, 'session expiry failed'))
     }, Math.round(this.config.RESUME_GRACE_SECONDS * 1000))
     timer.unref()
-    this.graceTimers.set(conn.peerId, timer)
+    this.graceTimers.set(peerId, timer)
+  }
+
+  private cancelGrace (peerId: string): void {
+    clearTimeout(this.graceTimers.get(peerId))
+    this.graceTimers.delete(peerId)
   }
 
   /** Ends a session: it leaves its rooms and the others are told. */
   async expire (peerId: string, reason: 'left' | 'timeout'): Promise<void> {
-    clearTimeout(this.graceTimers.get(peerId))
-    this.graceTimers.delete(peerId)
+    this.cancelGrace(peerId)
     const rooms = await this.registry.deleteSession(peerId)
     this.observer.sessionEnded(peerId, reason)
     this.log.info({ peerId, reason, rooms: rooms.length }, 'session ended')
     for (const room of rooms) {
       const body = JSON.stringify({ type: 'peer-left', room, peerId, reason } satisfies OutgoingMessage)
-      await Promise.all((await this.registry.members(room)).map((m) => this.deliverBody(m.peerId, 'peer-left', body)))
+      await this.deliverAll(await this.registry.members(room), 'peer-left', body)
     }
   }
 
@@ -247,6 +304,10 @@ export class SignalingHub {
     const outcome = await this.registry.deliver(peerId, body)
     this.observer.delivered(type, outcome)
     return outcome
+  }
+
+  private async deliverAll (members: PeerInfo[], type: string, body: string, except?: string): Promise<void> {
+    await Promise.all(members.filter((m) => m.peerId !== except).map(async (m) => this.deliverBody(m.peerId, type, body)))
   }
 
   async join (conn: Connection, room: string, role: string | undefined, meta: Record<string, unknown> | undefined): Promise<void> {
@@ -263,33 +324,29 @@ export class SignalingHub {
     if (outcome.alreadyJoined) return
     conn.log.info({ room }, 'joined room')
     this.observer.joined(conn.who, room, role)
-    const body = JSON.stringify({ type: 'peer-joined', room, peer: member } satisfies OutgoingMessage)
-    await Promise.all(outcome.peers.map((p) => this.deliverBody(p.peerId, 'peer-joined', body)))
+    await this.deliverAll(outcome.peers, 'peer-joined', JSON.stringify({ type: 'peer-joined', room, peer: member } satisfies OutgoingMessage))
   }
 
   async leave (who: Who & { peerId: string }, room: string): Promise<void> {
     const { peerId } = who
-    if (!await this.registry.leave(room, peerId)) throw new SignalError(SignalCode.NOT_IN_ROOM, `You are not in room "${room}"`)
+    const remaining = await this.registry.leave(room, peerId)
+    if (remaining === undefined) throw new SignalError(SignalCode.NOT_IN_ROOM, `You are not in room "${room}"`)
     this.log.info({ peerId, room }, 'left room')
     this.observer.left(who, room)
     await this.deliver(peerId, { type: 'left', room })
-    const body = JSON.stringify({ type: 'peer-left', room, peerId, reason: 'left' } satisfies OutgoingMessage)
-    await Promise.all((await this.registry.members(room)).map((m) => this.deliverBody(m.peerId, 'peer-left', body)))
+    await this.deliverAll(remaining, 'peer-left', JSON.stringify({ type: 'peer-left', room, peerId, reason: 'left' } satisfies OutgoingMessage))
   }
 
-  /** Delivers to one peer, only if both share `room`: a message never crosses rooms. */
-  async relay (from: string, room: string, to: string, message: OutgoingMessage): Promise<void> {
-    const [senderIn, recipientIn] = await Promise.all([this.registry.isMember(room, from), this.registry.isMember(room, to)])
-    if (!senderIn) throw new SignalError(SignalCode.NOT_IN_ROOM, `You are not in room "${room}"`)
-    if (!recipientIn || to === from) throw new SignalError(SignalCode.PEER_NOT_IN_ROOM, `Peer "${to}" is not in room "${room}"`)
-    await this.deliver(to, message)
-  }
-
-  async broadcast (from: string, room: string, message: OutgoingMessage): Promise<void> {
+  /** An application message to everyone else in the room; the sender must be a member. */
+  async broadcast (from: string, room: string, body: string): Promise<void> {
     const members = await this.registry.members(room)
     if (!members.some((m) => m.peerId === from)) throw new SignalError(SignalCode.NOT_IN_ROOM, `You are not in room "${room}"`)
-    const body = JSON.stringify(message)
-    await Promise.all(members.filter((m) => m.peerId !== from).map((m) => this.deliverBody(m.peerId, message.type, body)))
+    await this.deliverAll(members, 'message', body, from)
+  }
+
+  /** Relays straight through the registry (used by tests and tools; connections call it through their host). */
+  relay (from: string, room: string, to: string, body: string): RelayOutcome | Promise<RelayOutcome> {
+    return this.registry.relay(room, from, to, body)
   }
 
   /**
@@ -320,7 +377,7 @@ export class SignalingHub {
   /** Instance shutdown: stop timers, close every socket with 1001; sessions stay resumable elsewhere. */
   close (): void {
     this.closing = true
-    clearInterval(this.heartbeat)
+    this.heartbeat.stop()
     for (const timer of this.graceTimers.values()) clearTimeout(timer)
     this.graceTimers.clear()
     this.closeAll()

@@ -17,15 +17,31 @@ export interface SignalingObserver {
   joined (who: Who, room: string, role: string | undefined): void
   left (who: Who, room: string): void
   sessionEnded (peerId: string, reason: 'left' | 'timeout'): void
+  /** A server message (joined, peer-left...) for one peer. */
   delivered (type: string, outcome: DeliveryOutcome): void
-  relayed (type: string, seconds: number): void
+  /** A relayed client message reached its recipient's socket or replay buffer, `seconds` after it arrived. */
+  relayed (type: string, outcome: 'delivered' | 'queued', seconds: number): void
   refused (who: Who, code: string): void
   slowConsumer (): void
   heartbeatTimeout (): void
   callQuality (report: ClientMessageOf<'stats'>): void
 }
 
+/** Label children of the hot-path metrics, made once per label set: no label object per message. */
+function labelCache<T> (make: (type: string, outcome: string) => T): (type: string, outcome: string) => T {
+  const byType = new Map<string, Map<string, T>>()
+  return (type, outcome) => {
+    let byOutcome = byType.get(type)
+    if (byOutcome === undefined) byType.set(type, byOutcome = new Map())
+    let child = byOutcome.get(outcome)
+    if (child === undefined) byOutcome.set(outcome, child = make(type, outcome))
+    return child
+  }
+}
+
 export function createObserver (metrics: Metrics, audit: Audit): SignalingObserver {
+  const messages = labelCache((type, outcome) => metrics.messagesTotal.labels(type, outcome))
+  const latency = labelCache((type) => metrics.relayLatency.labels(type))
   return {
     connected (who, resumed) {
       metrics.wsConnectionsTotal.inc({ resumed: String(resumed) })
@@ -46,10 +62,11 @@ export function createObserver (metrics: Metrics, audit: Audit): SignalingObserv
       audit('session.end', { peerId, reason })
     },
     delivered (type, outcome) {
-      metrics.messagesTotal.inc({ type, outcome })
+      messages(type, outcome).inc()
     },
-    relayed (type, seconds) {
-      metrics.relayLatency.observe({ type }, seconds)
+    relayed (type, outcome, seconds) {
+      messages(type, outcome).inc()
+      latency(type, '').observe(seconds)
     },
     refused (who, code) {
       metrics.refusedTotal.inc({ code })

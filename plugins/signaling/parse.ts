@@ -53,7 +53,9 @@ export function parseClientMessage (text: string): ParseResult {
   }
   const record = value as Record<string, unknown>
   const ref = typeof record.id === 'string' && record.id.length <= 64 ? record.id : undefined
-  if (nestsDeeperThan(text, MAX_NESTING_DEPTH)) {
+  // Only free-form fields can nest (`data`, `meta`); every other type has a fixed shape that the schema
+  // checks without recursing, so the per-character scan is spent only where it can matter.
+  if ((record.type === 'message' || record.type === 'join') && nestsDeeperThan(text, MAX_NESTING_DEPTH)) {
     return { ok: false, error: new SignalError(SignalCode.INVALID_MESSAGE, `Message is nested deeper than ${MAX_NESTING_DEPTH} levels`), ref }
   }
   const type = record.type

@@ -53,12 +53,12 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     t.equal(await registry.acquireConnection('u', 2), false, 'the third is refused')
     t.equal(await registry.connectionCount('u'), 2, 'a refusal changes nothing')
     t.equal(await registry.acquireConnection('other', 2), true, 'users are counted apart')
-    await registry.releaseConnection('u')
+    registry.releaseConnection('u')
     t.equal(await registry.connectionCount('u'), 1)
     t.equal(await registry.acquireConnection('u', 2), true)
-    await registry.releaseConnection('u')
-    await registry.releaseConnection('u')
-    await registry.releaseConnection('u') // one too many
+    registry.releaseConnection('u')
+    registry.releaseConnection('u')
+    registry.releaseConnection('u') // one too many
     t.equal(await registry.connectionCount('u'), 0, 'never below zero')
     t.equal(await registry.acquireConnection('u', 1), true, 'an extra release does not grant an extra slot')
     t.equal(await registry.acquireConnection('u', 1), false)
@@ -74,10 +74,10 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     await session(registry, 'p1', 'alice')
     t.same(await registry.findSession('hash-p1'), { peerId: 'p1', userId: 'alice', seq: 0, rooms: [] })
 
-    await registry.rotateResumeToken('p1', 'hash-p1-next', 'hash-p1')
+    t.match(await registry.claimSession('p1', 'hash-p1-next', 'hash-p1'), { epoch: 1 }, 'the first claim')
     t.match(await registry.findSession('hash-p1-next'), { peerId: 'p1', userId: 'alice' })
     t.match(await registry.findSession('hash-p1'), { peerId: 'p1', userId: 'alice' }, 'the presented hash still finds it (its successor may be lost)')
-    await registry.rotateResumeToken('nobody', 'hash-x', 'hash-y') // unknown peer: no effect, no throw
+    t.equal(await registry.claimSession('nobody', 'hash-x', 'hash-y'), undefined, 'unknown peer: no claim, no throw')
     t.equal(await registry.findSession('hash-x'), undefined)
     t.equal(await registry.findSession('hash-y'), undefined)
 
@@ -98,17 +98,20 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     const found = { peerId: 'p', userId: 'alice' }
 
     // Resumed with T1: the welcome with T2 is lost, so the client resumes with T1 again.
-    await registry.rotateResumeToken('p', 'T2', 'hash-p')
-    await registry.rotateResumeToken('p', 'T3', 'hash-p')
+    t.match(await registry.claimSession('p', 'T2', 'hash-p'), { epoch: 1 })
+    t.match(await registry.claimSession('p', 'T3', 'hash-p'), { epoch: 2 }, 'each claim has a higher epoch')
     t.match(await registry.findSession('hash-p'), found, 'T1 still works: the client never got a successor')
     t.match(await registry.findSession('T3'), found)
     t.equal(await registry.findSession('T2'), undefined, 'T2, never presented and replaced, is unknown')
 
     // The welcome with T3 arrived and the client resumes with it: T1 is retired.
-    await registry.rotateResumeToken('p', 'T4', 'T3')
+    t.match(await registry.claimSession('p', 'T4', 'T3'), { epoch: 3 })
     t.match(await registry.findSession('T4'), found)
     t.match(await registry.findSession('T3'), found)
     t.equal(await registry.findSession('hash-p'), undefined, 'T1 no longer resolves once its successor was used')
+    t.equal(await registry.claimSession('p', 'T5', 'hash-p'), undefined, 'a claim with a retired token fails')
+    t.equal(await registry.claimSession('p', 'T5', 'T2'), undefined, 'and so does one with a token never presented')
+    t.match(await registry.findSession('T4'), found, 'failed claims change nothing')
 
     await registry.deleteSession('p')
     t.equal(await registry.findSession('T4'), 'ended')
@@ -130,9 +133,6 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     t.same(await registry.join('r3', member('a'), JOIN_LIMITS), { ok: false, reason: 'too-many-rooms' })
     t.same(await registry.members('r3'), [], 'a refused join leaves no trace')
 
-    t.equal(await registry.isMember('r', 'a'), true)
-    t.equal(await registry.isMember('r', 'c'), false)
-    t.equal(await registry.isMember('nowhere', 'a'), false)
     t.same((await registry.members('r')).map((m) => m.peerId).sort(), ['a', 'b'])
     t.same(await registry.members('nowhere'), [])
   })
@@ -170,9 +170,9 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     for (const p of ['a', 'b', 'c']) await session(registry, p)
     await registry.join('r', member('a'), JOIN_LIMITS)
     await registry.join('r', member('b'), JOIN_LIMITS)
-    t.equal(await registry.leave('r', 'a'), true)
-    t.equal(await registry.leave('r', 'a'), false, 'not there any more')
-    t.equal(await registry.leave('elsewhere', 'b'), false)
+    t.same(await registry.leave('r', 'a'), [member('b')], 'returns who is left')
+    t.equal(await registry.leave('r', 'a'), undefined, 'not there any more')
+    t.equal(await registry.leave('elsewhere', 'b'), undefined)
     t.match(await registry.join('r', member('c'), JOIN_LIMITS), { ok: true }, 'its place is free')
     t.same((await registry.findSession('hash-a') as { rooms: string[] }).rooms, [], 'the peer no longer lists the room')
     t.match(await registry.join('r2', member('a'), JOIN_LIMITS), { ok: true })
@@ -188,7 +188,45 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     t.same((await registry.deleteSession('a')).sort(), ['r1', 'r2'])
     t.same(await registry.members('r1'), [])
     t.same((await registry.members('r2')).map((m) => m.peerId), ['b'])
-    t.equal(await registry.isMember('r1', 'a'), false)
+    t.equal(await registry.relay('r2', 'b', 'a', body('x')), 'recipient-not-in-room', 'a deleted session receives nothing')
+  })
+
+  t.test('relay: one step that checks both memberships, never across rooms', async (t) => {
+    const registry = await fresh(t)
+    for (const p of ['a', 'b', 'c']) await session(registry, p)
+    await registry.join('r', member('a'), JOIN_LIMITS)
+    await registry.join('r', member('b'), JOIN_LIMITS)
+    await registry.join('other', member('c'), JOIN_LIMITS)
+    const sink = recordingSink()
+    registry.attach('b', sink)
+    t.equal(await registry.relay('r', 'a', 'b', body('hi')), 'delivered')
+    t.equal(await registry.relay('r', 'c', 'b', body('intruder')), 'sender-not-in-room', 'the sender must be in the room')
+    t.equal(await registry.relay('other', 'c', 'b', body('intruder')), 'recipient-not-in-room', 'the recipient must be in the room named')
+    t.equal(await registry.relay('r', 'a', 'a', body('self')), 'recipient-not-in-room', 'nobody relays to itself')
+    t.equal(await registry.relay('r', 'a', 'ghost', body('x')), 'recipient-not-in-room')
+    t.equal(await registry.relay('nowhere', 'a', 'b', body('x')), 'sender-not-in-room')
+    t.equal(await registry.relay('r', 'b', 'a', body('back')), 'queued', 'a has no sink: kept for replay')
+    await eventually(() => sink.pushed.length === 1, 'the relayed message')
+    t.same(sink.pushed.map((p) => JSON.parse(p.json) as unknown), [{ seq: 1, type: 'message', room: 'r', from: 'x', data: 'hi' }])
+    await registry.leave('r', 'a')
+    t.equal(await registry.relay('r', 'a', 'b', body('after leave')), 'sender-not-in-room', 'a peer that left relays nothing more')
+    t.equal(await registry.relay('r', 'b', 'a', body('after leave')), 'recipient-not-in-room')
+    const forB = await registry.replay('b', 0)
+    t.same(forB.ok ? forB.messages.map((m) => m.seq) : forB, [1], 'refused relays left nothing in the buffer')
+  })
+
+  t.test('relayed messages of one sender arrive in the order sent, also when issued together', async (t) => {
+    const registry = await fresh(t)
+    for (const p of ['a', 'b']) await session(registry, p)
+    await registry.join('r', member('a'), JOIN_LIMITS)
+    await registry.join('r', member('b'), JOIN_LIMITS)
+    const sink = recordingSink()
+    registry.attach('b', sink)
+    const outcomes = await Promise.all(Array.from({ length: 50 }, async (_, i) => registry.relay('r', 'a', 'b', body(i))))
+    t.ok(outcomes.every((o) => o === 'delivered'))
+    await eventually(() => sink.pushed.length === 50, 'all 50')
+    t.same(sink.pushed.map((p) => (JSON.parse(p.json) as { data: number }).data), Array.from({ length: 50 }, (_, i) => i))
+    t.same(sink.pushed.map((p) => p.seq), Array.from({ length: 50 }, (_, i) => i + 1))
   })
 
   t.test('deliver: per-peer consecutive seq, stamped into the JSON, pushed to the attached sink', async (t) => {
@@ -262,6 +300,18 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     t.ok(kept.ok, 'the newest two (about 900 bytes) are kept')
     if (kept.ok) t.same(kept.messages.map((m) => m.seq), [3, 4])
     t.same(await registry.replay('a', 1), { ok: false, reason: 'overflow' })
+  })
+
+  t.test('replay buffer bytes are UTF-8 bytes, in every backend', async (t) => {
+    const registry = await fresh(t, { bufferMessages: 1000, bufferBytes: 1024 })
+    await session(registry, 'a')
+    // 300 × "é": 300 UTF-16 code units, 600 UTF-8 bytes. Two of them fit in 1024 code units but not in 1024 bytes.
+    const accented = 'é'.repeat(300)
+    await registry.deliver('a', body(`1${accented}`))
+    await registry.deliver('a', body(`2${accented}`))
+    t.same(await registry.replay('a', 0), { ok: false, reason: 'overflow' }, 'the first was evicted: counted in bytes')
+    const kept = await registry.replay('a', 1)
+    t.same(kept.ok ? kept.messages.map((m) => (JSON.parse(m.json) as { data: string }).data) : kept, [`2${accented}`], 'the text survives intact')
   })
 
   t.test('ack frees the buffer up to seq; a replay from before the ack is overflow, never a silent gap', async (t) => {

@@ -44,7 +44,7 @@ t.test('single server with an ACL user', skip, async (t) => {
 t.test('the least-privilege ACL of docs/redis.md is enough (keys and channels under the prefix only)', skip, async (t) => {
   const redis = await startRedis(t, { user })
   redis.cli('acl', 'setuser', 'swb', 'on', '>swb-pass', 'resetkeys', '~swb:*', 'resetchannels', '&swb:*',
-    '-@all', '+@read', '+@write', '+@scripting', '+@pubsub', '+@connection', '+info')
+    '-@all', '+@read', '+@write', '+@scripting', '+@pubsub', '+@connection', '+info', '+time')
   const [a, b] = await startInstances(t, ['a', 'b'], { REDIS_URL: `redis://swb:swb-pass@127.0.0.1:${redis.port}` })
   if (!a || !b) throw new Error('instances')
   await relayWorks(t, a, b)

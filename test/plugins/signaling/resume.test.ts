@@ -249,10 +249,10 @@ t.test('messages sent while a peer resumes are neither lost nor duplicated', asy
   // Give the registry the latency a networked one (Redis) has, so deliveries really do land between
   // the resume's steps (reading the backlog, rotating the token, attaching the new socket).
   const registry = h.app.registry
-  const rotate = registry.rotateResumeToken.bind(registry)
-  registry.rotateResumeToken = async (peerId, newHash, presentedHash) => {
+  const claim = registry.claimSession.bind(registry)
+  registry.claimSession = async (peerId, newHash, presentedHash) => {
     await new Promise((resolve) => setTimeout(resolve, 30))
-    return rotate(peerId, newHash, presentedHash)
+    return claim(peerId, newHash, presentedHash)
   }
   const token = await h.token('doctor')
   const total = 300

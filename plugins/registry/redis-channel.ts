@@ -1,0 +1,37 @@
+/**
+ * The format of what instances tell each other over their pub/sub channels (RedisKeys.instanceChannel).
+ * Two kinds, space-separated so that decoding needs no JSON parse of the (possibly large) body:
+ *
+ *   m <peerId> <seq> <json>   a stamped message for a peer whose socket is on the receiving instance
+ *   t <peerId> <epoch>        that peer was claimed elsewhere by `epoch`: retire older local sockets
+ *
+ * Peer ids never contain spaces (messages.ts), so the first two fields cannot be confused.
+ */
+
+/** A session that ended is claimed by this epoch: every socket of it is older. */
+export const SESSION_ENDED_EPOCH = Number.MAX_SAFE_INTEGER
+
+/** Builds the `m` payload inside the relay script (`peer`, `seq` and `json` are Lua variables). */
+export const LUA_MESSAGE_PAYLOAD = `'m ' .. peer .. ' ' .. seq .. ' ' .. json`
+
+export function takeoverPayload (peerId: string, epoch: number): string {
+  return `t ${peerId} ${epoch}`
+}
+
+export interface ChannelHandler {
+  message (peerId: string, seq: number, json: string): void
+  takeover (peerId: string, epoch: number): void
+}
+
+/** Decodes one payload straight into the handler (no intermediate object on the delivery path). */
+export function dispatchChannelMessage (payload: string, handler: ChannelHandler): void {
+  const a = payload.indexOf(' ', 2)
+  if (a < 0) return
+  const peerId = payload.slice(2, a)
+  if (payload.startsWith('m ')) {
+    const b = payload.indexOf(' ', a + 1)
+    if (b > 0) handler.message(peerId, Number(payload.slice(a + 1, b)), payload.slice(b + 1))
+  } else if (payload.startsWith('t ')) {
+    handler.takeover(peerId, Number(payload.slice(a + 1)))
+  }
+}

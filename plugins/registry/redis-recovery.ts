@@ -1,0 +1,188 @@
+import { ENDED_TOKEN, encodeUserId } from './keys.js'
+import { takeoverPayload } from './redis-channel.js'
+import type { OwnedPeer, RedisRegistry } from './redis-registry.js'
+
+/** Sessions written back to Redis (or refreshed) at a time: a bounded burst of commands. */
+const RESTORE_BATCH = 500
+/** Retry of a failed re-registration while Redis is reachable again but not yet cooperating. */
+const RESYNC_RETRY_MS = 500
+
+/**
+ * Ownership after trouble: writing this instance's sessions back when Redis returns (it may have
+ * restarted empty) or when we were presumed dead, adopting the sessions of an instance that died
+ * (each ends after its grace unless its peer resumes), and keeping the TTLs of our keys fresh.
+ */
+export class RedisRecovery {
+  private readonly orphanTimers = new Map<string, NodeJS.Timeout>()
+  private resyncRunning = false
+  private resyncAgain = false
+  private resyncRetry: NodeJS.Timeout | undefined
+
+  constructor (private readonly registry: RedisRegistry) {}
+
+  stop (): void {
+    clearTimeout(this.resyncRetry)
+    for (const timer of this.orphanTimers.values()) clearTimeout(timer)
+    this.orphanTimers.clear()
+  }
+
+  // ---- adoption -------------------------------------------------------------------------------
+
+  /**
+   * Takes a dead instance's session over until its grace runs out; it ends then unless the peer resumed
+   * somewhere meanwhile. False when it is gone or already owned by someone else.
+   */
+  async adopt (deadInstance: string, peerId: string): Promise<boolean> {
+    const r = this.registry
+    if (!r.ready) return false
+    const adopted = await r.script('swbAdopt', [r.keys.peer(peerId), r.keys.peerRooms(peerId)],
+      [deadInstance, r.instanceId, r.options.graceMs, r.stateTtlMs])
+    if (!adopted) return false
+    const [remainingMs, userId, tokenHash, previousTokenHash, seq, rooms, epoch] = adopted
+    const [infos] = await Promise.all([
+      r.memberInfos(peerId, userId, rooms),
+      r.addToInstanceSet(r.keys.instancePeers(r.instanceId), peerId),
+      // In case the "dead" instance was only stalled: it must let go of the socket.
+      r.publish(deadInstance, takeoverPayload(peerId, epoch))
+    ])
+    // The state may have changed while we awaited.
+    if (r.state === 'closed') return true
+    r.own(peerId, { userId, tokenHash, previousTokenHash, rooms: infos, epoch, seq: Number(seq) })
+    this.scheduleOrphanExpiry(peerId, Number(remainingMs))
+    return true
+  }
+
+  cancelOrphanExpiry (peerId: string): void {
+    clearTimeout(this.orphanTimers.get(peerId))
+    this.orphanTimers.delete(peerId)
+  }
+
+  private scheduleOrphanExpiry (peerId: string, delayMs: number): void {
+    this.cancelOrphanExpiry(peerId)
+    const timer = setTimeout(() => {
+      this.orphanTimers.delete(peerId)
+      this.registry.track(this.endOrphan(peerId), 'end orphaned session')
+    }, delayMs)
+    timer.unref()
+    this.orphanTimers.set(peerId, timer)
+  }
+
+  private async endOrphan (peerId: string): Promise<void> {
+    const local = this.registry.owned.get(peerId)
+    if (local === undefined || local.inbox.attached) return
+    await this.registry.events.orphaned(peerId)
+  }
+
+  // ---- outages --------------------------------------------------------------------------------
+
+  /**
+   * Writes this instance's part of the shared state back to Redis: after a reconnect (Redis may have
+   * restarted empty) or when our liveness key vanished (we were presumed dead). Idempotent; what
+   * Redis still holds wins, and sessions another instance took meanwhile are let go.
+   */
+  async resync (reason: string): Promise<void> {
+    const r = this.registry
+    if (r.state === 'closed') return
+    if (this.resyncRunning) {
+      this.resyncAgain = true
+      return
+    }
+    this.resyncRunning = true
+    r.state = 'resyncing'
+    clearTimeout(this.resyncRetry)
+    try {
+      do {
+        this.resyncAgain = false
+        await this.restoreAll(reason)
+      } while (this.resyncAgain)
+      if (r.state === 'resyncing') r.state = 'ready'
+      r.log.info({ peers: r.owned.size, reason }, 'registry state re-registered in Redis')
+      this.verifyOwned()
+      // Sessions whose end failed during the outage end now (their rooms get peer-left).
+      for (const [peerId, local] of r.owned) if (local.ending && !local.inbox.attached) r.track(this.endOrphan(peerId), 'end after outage')
+    } catch (err) {
+      r.log.warn({ err: { message: (err as Error).message } }, 're-registration failed; retrying')
+      if (r.state === 'resyncing') r.state = 'down'
+      this.resyncRetry = setTimeout(() => { if (r.client.status === 'ready') void this.resync(reason) }, RESYNC_RETRY_MS)
+      this.resyncRetry.unref()
+    } finally {
+      this.resyncRunning = false
+    }
+  }
+
+  /**
+   * After pub/sub may have missed publications: every attached peer reads what its buffer holds (and
+   * one whose session was claimed elsewhere meanwhile gives way, through the attach check).
+   */
+  verifyOwned (): void {
+    const r = this.registry
+    for (const [peerId, local] of r.owned) {
+      if (!local.inbox.attached) continue
+      r.track((async () => {
+        const seq = await r.script('swbAttach', [r.keys.peer(peerId)], [r.instanceId, r.stateTtlMs, local.epoch])
+        if (r.owned.get(peerId) !== local) return
+        if (seq === null) r.lose(peerId, local.epoch + 1)
+        else await local.inbox.fill()
+      })(), 'verify after reconnect')
+    }
+  }
+
+  private async restoreAll (reason: string): Promise<void> {
+    const r = this.registry
+    r.log.info({ peers: r.owned.size, reason }, 're-registering registry state in Redis')
+    await r.liveness.register()
+    // In batches: tens of thousands of peers must not mean tens of thousands of commands in flight at once.
+    const peers = [...r.owned]
+    for (let i = 0; i < peers.length; i += RESTORE_BATCH) {
+      await Promise.all(peers.slice(i, i + RESTORE_BATCH).map(([peerId, local]) => this.restorePeer(peerId, local)))
+    }
+    await Promise.all([...r.connectionCounts].map(async ([userId, count]) => {
+      const user = encodeUserId(userId)
+      await r.script('swbConnSet', [r.keys.connections(user)], [r.instanceId, count, r.stateTtlMs])
+      await r.addToInstanceSet(r.keys.instanceUsers(r.instanceId), user)
+    }))
+  }
+
+  private async restorePeer (peerId: string, local: OwnedPeer): Promise<void> {
+    const r = this.registry
+    const hashes = tokenHashesOf(local)
+    // One GET per key: in a Cluster the token keys are on different slots.
+    const tokens = await Promise.all(hashes.map((hash) => r.client.get(r.keys.resumeToken(hash))))
+    if (tokens.includes(ENDED_TOKEN)) {
+      r.lose(peerId, local.epoch + 1)
+      return
+    }
+    const restored = await r.script('swbRestore', r.peerKeys(peerId),
+      [r.instanceId, local.userId, local.tokenHash, local.previousTokenHash, local.inbox.seq, local.inbox.attached ? '1' : '0', r.stateTtlMs, local.epoch, ...local.rooms.keys()])
+    if (restored[0] === 'lost') {
+      r.lose(peerId, local.epoch + 1)
+      return
+    }
+    await Promise.all([
+      // Both tokens the client may hold resolve again (a welcome lost with the outage left it the previous one).
+      ...hashes.map((hash) => r.client.set(r.keys.resumeToken(hash), peerId, 'PX', r.stateTtlMs)),
+      r.addToInstanceSet(r.keys.instancePeers(r.instanceId), peerId),
+      ...[...local.rooms].map(([room, info]) => r.script('swbRoomRestore', [r.keys.room(room)], [peerId, JSON.stringify(info), r.stateTtlMs]))
+    ])
+  }
+
+  /** Refreshes the TTL of every key this instance keeps alive (a crashed instance's keys then expire on their own). */
+  async touchAll (): Promise<void> {
+    const r = this.registry
+    const rooms = new Set<string>()
+    const work: Array<() => Promise<unknown>> = []
+    for (const [peerId, local] of r.owned) {
+      work.push(async () => r.script('swbTouch', r.peerKeys(peerId), [r.stateTtlMs]))
+      for (const hash of tokenHashesOf(local)) work.push(async () => r.client.pexpire(r.keys.resumeToken(hash), r.stateTtlMs))
+      for (const room of local.rooms.keys()) rooms.add(room)
+    }
+    for (const room of rooms) work.push(async () => r.client.pexpire(r.keys.room(room), r.stateTtlMs))
+    for (const userId of r.connectionCounts.keys()) work.push(async () => r.client.pexpire(r.keys.connections(encodeUserId(userId)), r.stateTtlMs))
+    for (let i = 0; i < work.length; i += RESTORE_BATCH) await Promise.all(work.slice(i, i + RESTORE_BATCH).map(async (w) => w()))
+  }
+}
+
+/** The token hashes a session answers to: the current one, and the previous one if any. */
+function tokenHashesOf (local: OwnedPeer): string[] {
+  return local.previousTokenHash === '' ? [local.tokenHash] : [local.tokenHash, local.previousTokenHash]
+}

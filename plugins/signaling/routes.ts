@@ -1,0 +1,140 @@
+import fp from 'fastify-plugin'
+import websocket from '@fastify/websocket'
+import createError from '@fastify/error'
+import { Type } from '@sinclair/typebox'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { ERROR_PREFIX } from '../../src/errors.js'
+import { problemResponses } from '../../src/problem.js'
+import { authError } from '../auth/errors.js'
+import { originAllowed } from './origin.js'
+import { RegistryUnavailableError } from '../registry/types.js'
+import { SignalingHub, type ResumeRequest } from './hub.js'
+import { CloseCode, ConnectionLimits, SUBPROTOCOL } from './messages.js'
+
+const OriginForbiddenError = createError(`${ERROR_PREFIX}_ORIGIN_FORBIDDEN`, 'Origin not allowed', 403)
+const TooManyConnectionsError = createError<[number]>(`${ERROR_PREFIX}_TOO_MANY_CONNECTIONS`, 'At most %d connections per user', 429)
+const UpgradeRequiredError = createError(`${ERROR_PREFIX}_UPGRADE_REQUIRED`, 'This endpoint is a WebSocket: send an upgrade request', 426)
+const BadResumeError = createError(`${ERROR_PREFIX}_VALIDATION`, 'lastSeq must be a non-negative integer given with resume', 400)
+
+const SignalQuery = Type.Object({
+  access_token: Type.Optional(Type.String({ description: 'JWT, for clients that can set neither headers nor subprotocols' })),
+  resume: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Resume token from the last welcome' })),
+  lastSeq: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$', description: 'Last seq the client received' }))
+})
+
+const PreflightReply = Type.Object({
+  ok: Type.Literal(true),
+  userId: Type.String(),
+  tokenExpiresAt: Type.Integer({ description: 'ms since the epoch' }),
+  connections: Type.Integer({ description: 'Connections this user has open now' }),
+  limits: ConnectionLimits
+})
+
+function parseResume (query: { resume?: string, lastSeq?: string }): ResumeRequest | undefined {
+  if (query.resume === undefined) return undefined
+  const lastSeq = Number(query.lastSeq ?? 'NaN')
+  if (!Number.isSafeInteger(lastSeq) || lastSeq < 0) throw new BadResumeError()
+  return { token: query.resume, lastSeq }
+}
+
+/** The checks an upgrade passes before it is accepted; the preflight route runs the same ones. */
+async function admit (app: FastifyInstance, request: FastifyRequest): Promise<void> {
+  if (!originAllowed(request, app.config.CORS_ORIGINS)) throw new OriginForbiddenError()
+  const token = app.auth.extractToken(request, true)
+  if (token === undefined) throw authError('TOKEN_MISSING')
+  request.identity = await app.auth.verify(token)
+}
+
+export interface SignalingRoutesOptions { hub: SignalingHub }
+
+/**
+ * The signaling WebSocket route and its preflight. Encapsulated: @fastify/websocket, its error
+ * handler and the upgrade hooks apply to these routes only.
+ */
+export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
+  const config = app.config
+  await app.register(websocket, {
+    options: {
+      // Twice the message limit: between the two, a message gets an `error`; beyond, ws closes with 1009.
+      maxPayload: config.WS_MAX_MESSAGE_BYTES * 2,
+      // Browsers that offered subprotocols fail unless one is selected; a `bearer.<jwt>` entry only carries the token.
+      handleProtocols: (protocols) => protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false,
+      perMessageDeflate: false
+    },
+    errorHandler (err, socket, request) {
+      request.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'websocket error')
+      socket.terminate()
+    },
+    // app.close(): stop timers and close every socket with 1001 (clients resume elsewhere).
+    preClose: (done) => { hub.close(); done() }
+  })
+
+  app.route({
+    method: 'GET',
+    url: '/v1/signal',
+    schema: {
+      tags: ['signaling'],
+      summary: 'The signaling WebSocket (protocol: docs/signaling.md)',
+      description: 'Upgrade with `Connection: Upgrade`, `Upgrade: websocket`. Refusals happen before the upgrade, as problem+json. ' +
+        'A plain GET (no upgrade) gets 426.',
+      security: [{ bearerAuth: [] }],
+      querystring: SignalQuery,
+      response: problemResponses(400, 401, 403, 426, 503)
+    },
+    onRequest: async (request) => {
+      await admit(app, request)
+      // A bad resume request is refused with 400 before the upgrade, like every other refusal.
+      parseResume(request.query as { resume?: string, lastSeq?: string })
+    },
+    handler: async (_request, reply) => {
+      void reply.header('upgrade', 'websocket')
+      throw new UpgradeRequiredError()
+    },
+    wsHandler: (socket, request) => {
+      const identity = request.identity
+      if (!identity) {
+        socket.close(CloseCode.POLICY, 'unauthenticated')
+        return
+      }
+      let resume: ResumeRequest | undefined
+      try {
+        resume = parseResume(request.query as { resume?: string, lastSeq?: string })
+      } catch {
+        socket.close(CloseCode.POLICY, 'lastSeq must be a non-negative integer given with resume')
+        return
+      }
+      hub.accept(socket, identity, resume, request.log).catch((err: unknown) => {
+        if (err instanceof RegistryUnavailableError) {
+          // Redis is away: say so with a stable code and 1013 (try again later) so the client retries.
+          request.log.warn({ code: err.code }, 'signaling connection refused: registry unavailable')
+          socket.send(JSON.stringify({ type: 'error', seq: 0, code: err.code, message: 'Signaling is briefly unavailable: reconnect shortly' }))
+          socket.close(1013, 'registry unavailable')
+          socket.resume() // accept() paused it: it must read the client's close frame
+          return
+        }
+        request.log.error({ err }, 'could not set up signaling connection')
+        socket.close(1011, 'internal error')
+      })
+    }
+  })
+
+  app.get('/v1/signal/preflight', {
+    schema: {
+      tags: ['signaling'],
+      summary: 'Checks a token and origin exactly as the WebSocket upgrade would, and says why it would be refused',
+      description: 'Browsers cannot read the HTTP status of a failed WebSocket upgrade: call this first (or after a failure) to learn the reason.',
+      security: [{ bearerAuth: [] }],
+      querystring: SignalQuery,
+      response: { 200: PreflightReply, ...problemResponses(400, 401, 403, 429, 503) }
+    }
+  }, async (request) => {
+    await admit(app, request)
+    parseResume(request.query as { resume?: string, lastSeq?: string })
+    const identity = request.identity
+    if (!identity) throw new OriginForbiddenError()
+    if (hub.draining) throw Object.assign(new Error('This instance is draining'), { statusCode: 503, code: `${ERROR_PREFIX}_DRAINING` })
+    const connections = await app.registry.connectionCount(identity.sub)
+    if (connections >= config.MAX_CONNECTIONS_PER_USER) throw new TooManyConnectionsError(config.MAX_CONNECTIONS_PER_USER)
+    return { ok: true as const, userId: identity.sub, tokenExpiresAt: identity.exp * 1000, connections, limits: hub.limits }
+  })
+}, { fastify: '5.x', name: 'switchboard-signaling-routes', encapsulate: true, dependencies: ['switchboard-auth', 'switchboard-registry', 'switchboard-health'] })
