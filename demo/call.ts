@@ -9,6 +9,18 @@ export type SignalOut =
   | { kind: 'description', description: RTCSessionDescriptionInit }
   | { kind: 'candidate', candidate: RTCIceCandidateInit | null }
 
+/**
+ * Why a relay-only call cannot start, or undefined when it can. With iceTransportPolicy 'relay' and no
+ * turn:/turns: server, the browser gathers no candidate at all and the call sits at "new" for ever.
+ */
+export function relayProblem (forceRelay: boolean, iceServers: RTCIceServer[]): string | undefined {
+  if (!forceRelay) return undefined
+  const urls = iceServers.flatMap((s) => (Array.isArray(s.urls) ? s.urls : [s.urls]))
+  if (urls.some((u) => /^turns?:/i.test(u))) return undefined
+  return 'Force relay is ticked, but this server offers no TURN server (TURN_URLS is empty or TURN credentials failed): ' +
+    'untick Force relay, or start coturn and set TURN_SECRET and TURN_URLS (see the README)'
+}
+
 export interface CallOptions {
   iceServers: RTCIceServer[]
   /** iceTransportPolicy 'relay': only TURN-relayed candidates. */

@@ -4,7 +4,7 @@
  * in call.ts. Served by plugins/demo at /demo/ and bundled there with esbuild.
  */
 import { DEFAULT_STATS_INTERVAL_MS, MIN_STATS_INTERVAL_MS, SwitchboardClient, SwitchboardError, type PeerInfo, type WelcomeMessage } from '../client/index.js'
-import { Call, randomId, type ChatEntry, type SignalOut } from './call.js'
+import { Call, randomId, relayProblem, type ChatEntry, type SignalOut } from './call.js'
 import { initialState, type DemoState } from './state.js'
 
 // ---- elements -------------------------------------------------------------------------------
@@ -366,6 +366,9 @@ async function join (): Promise<void> {
     state.media.local = localStream?.getTracks().map((t) => t.kind) ?? []
     await c.connect()
     await refreshIceServers()
+    // Refuse before joining: the partner would otherwise wait on a call that can never gather a candidate.
+    const noRelay = relayProblem(state.forceRelay, iceServers)
+    if (noRelay !== undefined) throw new SwitchboardError('SWB_DEMO_NO_TURN', noRelay)
     await joinRoom(c, room)
   } catch (err) {
     if (err instanceof SwitchboardError && err.cause instanceof NoDevTokens) {

@@ -6,8 +6,9 @@ import cors from '@fastify/cors'
 import swagger from '@fastify/swagger'
 import type { DestinationStream } from 'pino'
 import { list, type Config } from './config.js'
-import { genReqId, loggerOptions } from './logger.js'
-import { installErrorHandlers } from './error-handler.js'
+import { RequestLogController, genReqId, loggerOptions } from './logger.js'
+import { frameworkErrors, installErrorHandlers } from './error-handler.js'
+import { clientErrorHandler } from './client-errors.js'
 import { ProblemSchema } from './problem.js'
 import health from '../plugins/health/index.js'
 import metrics from '../plugins/metrics/index.js'
@@ -25,6 +26,8 @@ declare module 'fastify' {
 export interface BuildOptions {
   /** Where log lines go (tests capture them); stdout when omitted. */
   logStream?: DestinationStream
+  /** Readable lines instead of JSON (server.ts sets it when stdout is a terminal). */
+  prettyLogs?: boolean
 }
 
 /** TRUST_PROXY accepts what Fastify's trustProxy does: a boolean, a hop count, or addresses/CIDRs. */
@@ -49,13 +52,17 @@ export function corsOrigin (value: string): boolean | string[] {
  */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const serverOptions: FastifyServerOptions & { https?: { cert: Buffer, key: Buffer } } = {
-    logger: loggerOptions(config, options.logStream),
+    logger: loggerOptions(config, { stream: options.logStream, pretty: options.prettyLogs }),
+    logController: new RequestLogController(),
     genReqId,
     // Fastify passes a hop count through to proxy-addr even though its types only list string/boolean/list.
     trustProxy: parseTrustProxy(config.TRUST_PROXY) as FastifyServerOptions['trustProxy'],
     // In-flight requests finish on close; idle keep-alive sockets are closed so shutdown is not held up.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // Closing still answers 503, as problem+json from installErrorHandlers rather than Fastify's own body.
+    return503OnClosing: false,
+    clientErrorHandler,
+    frameworkErrors,
     bodyLimit: 64 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } }
   }

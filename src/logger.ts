@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import type { FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { DestinationStream, LoggerOptions } from 'pino'
 import type { Config } from './config.js'
 
@@ -48,7 +48,20 @@ export function genReqId (req: IncomingMessage): string {
   return randomUUID()
 }
 
-export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>, stream?: DestinationStream): FastifyServerOptions['logger'] {
+/** Human-readable lines for a terminal; what ships to a log collector stays one JSON object per line. */
+const PRETTY_TRANSPORT = {
+  target: 'pino-pretty',
+  options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }
+}
+
+export interface LoggerOutput {
+  /** Where lines go (tests capture them); stdout when omitted. */
+  stream?: DestinationStream
+  /** pino-pretty instead of JSON: server.ts asks for it when stdout is a terminal. Ignored with a stream. */
+  pretty?: boolean
+}
+
+export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>, output: LoggerOutput = {}): FastifyServerOptions['logger'] {
   const options: LoggerOptions = {
     level: config.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
@@ -59,5 +72,30 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>, stream?: Desti
       }
     }
   }
-  return stream ? { ...options, stream } as FastifyServerOptions['logger'] : options as FastifyServerOptions['logger']
+  if (output.stream) return { ...options, stream: output.stream } as FastifyServerOptions['logger']
+  // Redaction and serializers run before the transport, so pretty lines hide exactly what JSON lines hide.
+  if (output.pretty === true) return { ...options, transport: PRETTY_TRANSPORT } as FastifyServerOptions['logger']
+  return options as FastifyServerOptions['logger']
+}
+
+/** Liveness and readiness probes: the kubelet and load balancers call them every few seconds. */
+export function isProbe (url: string): boolean {
+  const path = url.split('?')[0] ?? ''
+  return path === '/health' || path.startsWith('/health/')
+}
+
+/**
+ * Fastify's request log lines, with probes moved down to debug: at info they would drown the lines
+ * that matter. A failed probe is still logged at error.
+ */
+export class RequestLogController extends LogController {
+  override incomingRequest (request: FastifyRequest, reply: FastifyReply): void {
+    if (!isProbe(request.url)) return super.incomingRequest(request, reply)
+    if (!this.isLogDisabled(request)) request.log.debug({ req: request }, 'incoming request')
+  }
+
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error || !isProbe(request.url)) return super.requestCompleted(error, request, reply)
+    if (!this.isLogDisabled(request)) reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed')
+  }
 }

@@ -1,8 +1,21 @@
 import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
+import { metricsExposure } from '../plugins/metrics/config.js'
 import { metricsRequestHandler } from '../plugins/metrics/index.js'
 import { buildApp } from './app.js'
 import { ConfigError, loadConfig, type Config } from './config.js'
+import { demoPageUrl, listenHost } from './listen.js'
+
+/** A bad config ends the process with status 78 (EX_CONFIG) and one line naming the variable, no stack trace. */
+function exitOnConfigError (err: unknown): never {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`switchboard: invalid configuration: ${err.message}\n`)
+    process.exit(78)
+  }
+  throw err
+}
 
 /**
  * Entry point: read config, build, listen, and shut down gracefully on SIGTERM/SIGINT.
@@ -13,19 +26,23 @@ async function main (): Promise<void> {
   try {
     config = loadConfig()
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`switchboard: invalid configuration: ${err.message}\n`)
-      process.exit(78)
-    }
-    throw err
+    exitOnConfigError(err)
   }
+  const host = listenHost(config)
 
-  const app = await buildApp(config)
+  // Some settings can only be judged by the plugin that uses them (a JWT_PUBLIC_KEY that does not parse).
+  let app: FastifyInstance
+  try {
+    app = await buildApp(config, { prettyLogs: process.stdout.isTTY === true })
+  } catch (err) {
+    exitOnConfigError(err)
+  }
   // METRICS_PORT keeps /metrics off the public port: a bare listener just for scrapes.
   let metricsServer: Server | undefined
-  if (config.METRICS_ENABLED && config.METRICS_PORT !== undefined) {
+  const exposure = metricsExposure(config)
+  if (exposure.kind === 'port') {
     metricsServer = createServer(metricsRequestHandler(app.metrics))
-    metricsServer.listen(config.METRICS_PORT, config.HOST)
+    metricsServer.listen(exposure.port, host)
   }
 
   // The drain deadline is enforced inside app.close(); the grace delay adds a margin on top.
@@ -38,7 +55,10 @@ async function main (): Promise<void> {
     metricsServer?.close()
   })
 
-  await app.listen({ port: config.PORT, host: config.HOST })
+  await app.listen({ port: config.PORT, host })
+  // Say where the demo is, with the port actually bound (PORT=0 picks one).
+  const url = app.hasRoute({ method: 'GET', url: '/demo/' }) ? demoPageUrl(app.server.address() as AddressInfo, config.TLS_CERT_FILE !== undefined) : undefined
+  if (url !== undefined) app.log.info({ url }, `demo call page: ${url}`)
 }
 
 main().catch((err: unknown) => {

@@ -1,8 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Type } from '@sinclair/typebox'
 import { ERROR_PREFIX } from '../../src/errors.js'
+import { problemResponses } from '../../src/problem.js'
+import { bearerChecker } from './bearer.js'
+import { metricsExposure } from './config.js'
 import { createMetrics, type Metrics } from './definitions.js'
+import { MetricsUnauthorizedError } from './errors.js'
 
 declare module 'fastify' {
   interface FastifyInstance { metrics: Metrics }
@@ -51,18 +56,28 @@ export default fp(async (app) => {
     if (reply.statusCode === 200 && TURN_ROUTES.has(request.routeOptions.url ?? '')) metrics.turnIssuedTotal.inc({ provider })
   })
 
-  // With METRICS_PORT, server.ts serves them on that port and they stay off the public one.
-  if (app.config.METRICS_ENABLED && app.config.METRICS_PORT === undefined) {
-    app.get('/metrics', {
-      schema: {
-        tags: ['operations'],
-        summary: 'Prometheus metrics (text exposition format)',
-        produces: ['text/plain'],
-        response: { 200: Type.String() }
+  // With METRICS_PORT, server.ts serves them on that port and they stay off the public one; production
+  // without METRICS_PORT or METRICS_TOKEN serves them nowhere (GET /metrics is a 404 like any unknown path).
+  const exposure = metricsExposure(app.config)
+  if (exposure.kind !== 'public') return
+  const authorized = exposure.token === undefined ? undefined : bearerChecker(exposure.token)
+  app.get('/metrics', {
+    ...(authorized && {
+      onRequest: async (request: FastifyRequest) => {
+        if (!authorized(request.headers.authorization)) {
+          throw Object.assign(new MetricsUnauthorizedError(), { headers: { 'www-authenticate': 'Bearer realm="metrics"' } })
+        }
       }
-    }, async (_request, reply) => {
-      void reply.type(metrics.registry.contentType)
-      return metrics.registry.metrics()
-    })
-  }
+    }),
+    schema: {
+      tags: ['operations'],
+      summary: 'Prometheus metrics (text exposition format)',
+      ...(authorized && { security: [{ bearerAuth: [] }] }),
+      produces: ['text/plain'],
+      response: { 200: Type.String(), ...(authorized && problemResponses(401)) }
+    }
+  }, async (_request, reply) => {
+    void reply.type(metrics.registry.contentType)
+    return metrics.registry.metrics()
+  })
 }, { fastify: '5.x', name: 'switchboard-metrics' })

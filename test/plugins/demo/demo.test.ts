@@ -145,3 +145,16 @@ t.test('missing sources: DEMO_ENABLED=true refuses to start, the implicit defaul
   const app = await bareApp(t, empty)
   t.equal((await app.inject({ url: '/demo/' })).statusCode, 404)
 })
+
+t.test('GET / redirects to the demo in development only', async (t) => {
+  const dev = await build(t, { NODE_ENV: 'development' })
+  const root = await dev.inject({ url: '/' })
+  t.equal(root.statusCode, 302)
+  t.equal(root.headers.location, '/demo/')
+  for (const [why, overrides] of [['test mode', {}], ['production', PRODUCTION], ['development without the demo', { NODE_ENV: 'development', DEMO_ENABLED: false }]] as const) {
+    const app = await build(t, overrides)
+    const res = await app.inject({ url: '/' })
+    t.equal(res.statusCode, 404, why)
+    t.match(res.headers['content-type'], /^application\/problem\+json/, `${why}: a 404 problem`)
+  }
+})
