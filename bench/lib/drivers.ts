@@ -2,6 +2,7 @@ import { SignJWT } from 'jose'
 import WebSocket from 'ws'
 import { SUBPROTOCOL, type ServerMessageOf } from '../../plugins/signaling/messages.js'
 import type { BenchPeer, ControlFrame, PeerSpec, SignalingDriver } from './load.js'
+import { wsConnection } from './ws-connection.js'
 
 const wsUrl = (base: string, path: string): string => new URL(path, base.replace(/^http/, 'ws')).toString()
 
@@ -25,16 +26,17 @@ export function switchboardDriver (jwtSecret: string): SignalingDriver {
           .sign(key))
       }
     },
-    open (spec: PeerSpec) {
+    open (spec: PeerSpec, peer: BenchPeer) {
       const token = tokens.get(spec.userId)
       if (token === undefined) throw new Error(`no token for ${spec.userId}: prepare() first`)
-      return new WebSocket(wsUrl(spec.url, '/v1/signal'), [SUBPROTOCOL], { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false })
+      tokens.delete(spec.userId) // one connection per token; keeps the map from growing over rounds
+      return wsConnection(new WebSocket(wsUrl(spec.url, '/v1/signal'), [SUBPROTOCOL], { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false }), peer)
     },
     control (peer: BenchPeer, frame: ControlFrame) {
       switch (frame.type) {
         case 'welcome':
           peer.selfId = (frame as unknown as ServerMessageOf<'welcome'>).peerId
-          peer.sendJson({ type: 'join', room: peer.spec.room })
+          peer.connection.sendControl({ type: 'join', room: peer.spec.room })
           break
         case 'joined': {
           const other = (frame as unknown as ServerMessageOf<'joined'>).peers[0]
@@ -48,7 +50,7 @@ export function switchboardDriver (jwtSecret: string): SignalingDriver {
       }
     },
     ack (peer: BenchPeer) {
-      peer.sendJson({ type: 'ack', seq: peer.lastSeq })
+      peer.connection.sendControl({ type: 'ack', seq: peer.lastSeq })
     }
   }
 }
@@ -60,8 +62,8 @@ export function switchboardDriver (jwtSecret: string): SignalingDriver {
 export function rawRelayDriver (): SignalingDriver {
   return {
     name: 'baseline',
-    open (spec: PeerSpec) {
-      return new WebSocket(wsUrl(spec.url, `/?room=${encodeURIComponent(spec.room)}`), { perMessageDeflate: false })
+    open (spec: PeerSpec, peer: BenchPeer) {
+      return wsConnection(new WebSocket(wsUrl(spec.url, `/?room=${encodeURIComponent(spec.room)}`), { perMessageDeflate: false }), peer)
     },
     control (peer: BenchPeer, frame: ControlFrame) {
       if (frame.type === 'paired' && typeof frame.peer === 'string') peer.setPartner(frame.peer)

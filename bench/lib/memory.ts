@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import WebSocket from 'ws'
+import { redisUsedMemory } from './net.js'
 import { rssBytes } from './proc.js'
 import type { ServiceProcess } from './service.js'
 
@@ -8,6 +9,13 @@ export interface MemorySample {
   rss: number
   /** V8 heap in use right after a full GC, bytes; undefined when no child has an inspector. */
   heapUsed: number | undefined
+  /** redis-server's `used_memory`, bytes, for targets that run one. */
+  redisUsed: number | undefined
+}
+
+/** What the target holds in data structures: Node heaps after GC plus Redis's own count (undefined without a heap reading). */
+export function heldBytes (sample: MemorySample): number | undefined {
+  return sample.heapUsed === undefined ? undefined : sample.heapUsed + (sample.redisUsed ?? 0)
 }
 
 /**
@@ -16,7 +24,9 @@ export interface MemorySample {
  * garbage happened to be waiting for the next collection.
  */
 export async function collectGarbage (inspectorPort: number): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${inspectorPort}/json/list`, { signal: AbortSignal.timeout(3000) })
+  // Generous timeouts: right after thousands of sockets closed, a busy server (on a busy machine)
+  // may take seconds to get to the inspector's request.
+  const res = await fetch(`http://127.0.0.1:${inspectorPort}/json/list`, { signal: AbortSignal.timeout(15_000) })
   const targets = await res.json() as Array<{ webSocketDebuggerUrl?: string }>
   const target = targets[0]?.webSocketDebuggerUrl
   if (target === undefined) throw new Error('inspector lists no target')
@@ -30,7 +40,7 @@ export async function collectGarbage (inspectorPort: number): Promise<number> {
     const call = async (method: string): Promise<Record<string, unknown>> => {
       const id = nextId++
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`inspector ${method} timed out`)), 10_000)
+        const timer = setTimeout(() => reject(new Error(`inspector ${method} timed out`)), 30_000)
         const onMessage = (data: WebSocket.RawData): void => {
           const reply = JSON.parse(data.toString()) as { id?: number, result?: Record<string, unknown>, error?: { message: string } }
           if (reply.id !== id) return
@@ -60,20 +70,36 @@ function median (values: number[]): number {
 
 /**
  * Memory of the service processes once things have settled: GC (when possible), a short pause so
- * freed pages are returned, then the median of a few RSS readings. Sums over all processes so a
+ * freed pages are returned, then the median of a few RSS readings (--quick: no pause, one reading). Sums over all processes so a
  * multi-instance target is measured as a whole.
  */
-export async function settledMemory (services: readonly ServiceProcess[]): Promise<MemorySample> {
+export async function settledMemory (services: readonly ServiceProcess[], { settleMs = 300, samples: count = 5 } = {}): Promise<MemorySample> {
   // Heap of the Node processes (those with an inspector); others, such as redis-server, count in RSS only.
   let heapUsed: number | undefined
   for (const service of services) {
-    if (service.inspectorPort !== undefined) heapUsed = (heapUsed ?? 0) + await collectGarbage(service.inspectorPort)
+    if (service.inspectorPort === undefined) continue
+    try {
+      heapUsed = (heapUsed ?? 0) + await collectGarbage(service.inspectorPort)
+    } catch (err) {
+      // One missing heap reading blanks the heap figures that need it; it does not end the run.
+      process.stderr.write(`   (no heap reading from ${service.name}: ${(err as Error).message})\n`)
+      return { ...await rssOnly(services, settleMs, count), heapUsed: undefined, redisUsed: undefined }
+    }
   }
-  await sleep(300)
+  let redisUsed: number | undefined
+  for (const service of services) {
+    if (service.redisPort !== undefined) redisUsed = (redisUsed ?? 0) + await redisUsedMemory(service.redisPort)
+  }
+  return { ...await rssOnly(services, settleMs, count), heapUsed, redisUsed }
+}
+
+/** A pause (so freed pages are returned), then the median of `count` RSS readings summed over the processes. */
+async function rssOnly (services: readonly ServiceProcess[], settleMs: number, count: number): Promise<{ rss: number }> {
+  if (settleMs > 0) await sleep(settleMs)
   const samples: number[] = []
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < count; i++) {
+    if (i > 0) await sleep(100)
     samples.push(services.reduce((sum, s) => sum + rssBytes(s.pid), 0))
-    await sleep(100)
   }
-  return { rss: median(samples), heapUsed }
+  return { rss: median(samples) }
 }

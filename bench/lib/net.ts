@@ -58,3 +58,28 @@ export async function waitForRedis (port: number, timeoutMs: number, gaveUp: () 
     return reply.startsWith('+PONG') ? true : reply.trim()
   }, timeoutMs, gaveUp)
 }
+
+/**
+ * `INFO memory`'s `used_memory` (bytes Redis allocated for its data) from 127.0.0.1:`port`. Used with
+ * the Node heap to tell what a Redis-backed target keeps per peer, which RSS (in pages) would blur.
+ */
+export async function redisUsedMemory (port: number, timeoutMs = 3000): Promise<number> {
+  const reply = await new Promise<string>((resolve, reject) => {
+    let data = ''
+    const socket = connect(port, '127.0.0.1', () => socket.write('INFO memory\r\n'))
+    socket.setTimeout(timeoutMs, () => socket.destroy(new Error(`redis on port ${port}: INFO timed out`)))
+    socket.on('data', (chunk) => {
+      data += chunk.toString('utf8')
+      // A bulk string: $<length>\r\n<payload>\r\n; wait until the payload is complete.
+      const header = /^\$(\d+)\r\n/.exec(data)
+      if (header?.[1] !== undefined && data.length >= header[0].length + Number(header[1])) {
+        socket.end()
+        resolve(data)
+      }
+    })
+    socket.once('error', reject)
+  })
+  const used = /^used_memory:(\d+)/m.exec(reply)?.[1]
+  if (used === undefined) throw new Error(`redis on port ${port}: no used_memory in INFO`)
+  return Number(used)
+}

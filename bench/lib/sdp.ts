@@ -102,7 +102,9 @@ export function sdpTemplate ({ kind, targetBytes }: SdpOptions): string {
 }
 
 /** Eight kinds of candidate a dual-stack client behind NAT with a TURN server typically trickles. */
-export function candidateTemplates (count: number): Array<{ candidate: string, sdpMid: string, sdpMLineIndex: number, usernameFragment: string }> {
+export interface CandidateInit { candidate: string, sdpMid: string, sdpMLineIndex: number, usernameFragment: string }
+
+export function candidateTemplates (count: number): CandidateInit[] {
   const ufrag = token(4)
   const port = (): number => randomInt(49152, 65535)
   const lan = `192.168.${randomInt(0, 255)}.${randomInt(2, 254)}`

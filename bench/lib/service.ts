@@ -17,6 +17,8 @@ export interface ServiceProcess {
   readonly pid: number
   /** Where the child's V8 inspector listens (loopback), when started with `inspect`. */
   readonly inspectorPort: number | undefined
+  /** For a redis-server: its port, so memory readings can ask it for `used_memory`. */
+  readonly redisPort: number | undefined
   /** Last lines the child wrote, for error messages. */
   output (): string
   stop (): Promise<void>
@@ -156,7 +158,7 @@ export async function startService (opts: StartOptions): Promise<ServiceProcess>
       if (truncated) lines.shift() // cut in the middle
       return lines.filter((l) => newsworthy(l) && !(opts.ignoreOutput?.test(l) ?? false)).join('\n').trim()
     }
-    return { name: opts.name, url, pid, inspectorPort, output, stop }
+    return { name: opts.name, url, pid, inspectorPort, redisPort: opts.ready === 'redis-ping' ? opts.port : undefined, output, stop }
   } catch (err) {
     await stop()
     throw err

@@ -1,0 +1,144 @@
+import { parseArgs } from 'node:util'
+
+export const TARGET_NAMES = ['switchboard', 'baseline', 'socketio', 'switchboard-redis', 'socketio-redis'] as const
+export type TargetName = typeof TARGET_NAMES[number]
+
+export const USAGE = `usage: npm run bench:signaling -- [options]
+  --peers <n,n,...>      connected peers (N), in rooms of 2, one figure set per N; idle memory per
+                         connection is the slope between consecutive N (default 1000,10000)
+  --active-peers <n>     peers (the first rooms) that exchange messages in the closed-loop and paced
+                         phases, at most N; the others stay connected and silent; 0 = all N
+                         (default 400: the same 200 rooms at every N, so the figures differ only by
+                         the idle connections around them)
+  --rounds <n>           rounds; each runs every target once, in a rotated order (default 3)
+  --duration <s>         closed-loop (throughput) phase length, seconds (default 4)
+  --max-messages <n>     also end the closed-loop phase after this many messages
+  --paced-rate <msg/s>   paced (latency) phase rate, all active pairs together; 0 skips it (default 2000)
+  --paced-duration <s>   paced phase length, seconds (default 4)
+  --candidates <n>       ICE candidates each way per negotiation (default 8)
+  --sdp-bytes <n>        approximate SDP size of offers and answers (default 3000)
+  --ack-every <n>        Switchboard peers ack after n received messages; 0: not by count (default 64)
+  --ack-after <ms>       ... or this long after the first unacknowledged one; 0: no timer (default 1000)
+                         (64 / 1000 is the TypeScript client's default policy; 0 and 0 never ack)
+  --concurrency <n>      handshakes in flight while connecting (default 50)
+  --targets <list>       comma-separated, any of: ${TARGET_NAMES.join(', ')}
+                         (default: all of them)
+  --quick                smoke test: N = 20,60, 1 round, 0.5 s phases at 500 msg/s, short memory
+                         readings (options given explicitly still win)
+  --wait-quiet <s>       before each target and phase, wait up to this long for other processes
+                         to use less than 10% of a core, and run a phase they disturbed once more
+                         (for shared machines; default 0: do not wait)
+  --no-gc                do not force a GC (via the child's inspector) before memory readings
+  --no-json              do not write the JSON results
+  --out <file>           write the JSON results here (default bench/results/signaling-<time>.json)
+  --timeout <s>          abort the run after this long, not counting --wait-quiet (default 1200; --quick 120)`
+
+export class UsageError extends Error {}
+
+export interface Options {
+  /** N values, ascending. */
+  peers: number[]
+  /** 0: all N. */
+  activePeers: number
+  rounds: number
+  durationMs: number
+  maxMessages: number | undefined
+  pacedRate: number
+  pacedDurationMs: number
+  candidates: number
+  sdpBytes: number
+  ackEvery: number
+  ackAfterMs: number
+  concurrency: number
+  targets: TargetName[]
+  quick: boolean
+  /** Warm-up length and the rooms it uses: short in --quick. */
+  warmUpMs: number
+  warmUpRooms: number
+  /** How long the idle-CPU reading lasts. */
+  idleCpuMs: number
+  /** settledMemory()'s pause and RSS readings: shorter in --quick. */
+  memory: { settleMs: number, samples: number }
+  gc: boolean
+  json: boolean
+  out: string | undefined
+  timeoutMs: number
+  waitQuietMs: number
+}
+
+export function parseOptions (argv: string[]): Options | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      peers: { type: 'string' },
+      'active-peers': { type: 'string' },
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      'max-messages': { type: 'string' },
+      'paced-rate': { type: 'string' },
+      'paced-duration': { type: 'string' },
+      candidates: { type: 'string', default: '8' },
+      'sdp-bytes': { type: 'string', default: '3000' },
+      'ack-every': { type: 'string', default: '64' },
+      'ack-after': { type: 'string', default: '1000' },
+      concurrency: { type: 'string', default: '50' },
+      targets: { type: 'string', default: TARGET_NAMES.join(',') },
+      quick: { type: 'boolean', default: false },
+      'no-gc': { type: 'boolean', default: false },
+      'no-json': { type: 'boolean', default: false },
+      out: { type: 'string' },
+      timeout: { type: 'string' },
+      'wait-quiet': { type: 'string', default: '0' },
+      help: { type: 'boolean', default: false }
+    }
+  })
+  if (values.help) return 'help'
+  const quick = values.quick
+  // --quick only changes the defaults; anything given explicitly wins.
+  const pick = (value: string | undefined, normal: string, fast: string): string => value ?? (quick ? fast : normal)
+  const int = (name: string, value: string, min: number, max: number): number => {
+    const n = Number(value)
+    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`)
+    return n
+  }
+  const seconds = (name: string, value: string, min: number, max: number): number => {
+    const n = Number(value)
+    if (!Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} must be a number of seconds from ${min} to ${max}`)
+    return Math.round(n * 1000)
+  }
+  const peers = [...new Set(pick(values.peers, '1000,10000', '20,60').split(',').map((p) => int('peers', p.trim(), 2, 20_000)))]
+    .sort((a, b) => a - b)
+  if (peers.some((n) => n % 2 !== 0)) throw new UsageError('--peers must be even numbers (rooms of 2)')
+  const activePeers = int('active-peers', pick(values['active-peers'], '400', '0'), 0, 20_000)
+  if (activePeers % 2 !== 0) throw new UsageError('--active-peers must be even (rooms of 2)')
+  const targets = values.targets.split(',').map((t) => t.trim()).filter(Boolean)
+  for (const t of targets) if (!(TARGET_NAMES as readonly string[]).includes(t)) throw new UsageError(`unknown target "${t}" (${TARGET_NAMES.join(', ')})`)
+  if (targets.length === 0) throw new UsageError('--targets needs at least one target')
+  return {
+    peers,
+    activePeers,
+    rounds: int('rounds', pick(values.rounds, '3', '1'), 1, 20),
+    durationMs: seconds('duration', pick(values.duration, '4', '0.5'), 0.1, 300),
+    maxMessages: values['max-messages'] === undefined ? undefined : int('max-messages', values['max-messages'], 1, 1e9),
+    pacedRate: int('paced-rate', pick(values['paced-rate'], '2000', '500'), 0, 1e6),
+    pacedDurationMs: seconds('paced-duration', pick(values['paced-duration'], '4', '0.5'), 0.1, 300),
+    candidates: int('candidates', values.candidates, 0, 64),
+    sdpBytes: int('sdp-bytes', values['sdp-bytes'], 500, 60_000),
+    ackEvery: int('ack-every', values['ack-every'], 0, 1e6),
+    ackAfterMs: int('ack-after', values['ack-after'], 0, 600_000),
+    concurrency: int('concurrency', values.concurrency, 2, 10_000),
+    targets: [...new Set(targets)] as TargetName[],
+    quick,
+    warmUpMs: quick ? 300 : 1500,
+    warmUpRooms: quick ? 2 : 5,
+    idleCpuMs: quick ? 300 : 1000,
+    memory: quick ? { settleMs: 0, samples: 1 } : { settleMs: 300, samples: 5 },
+    gc: !values['no-gc'],
+    json: !values['no-json'],
+    out: values.out,
+    timeoutMs: int('timeout', pick(values.timeout, '1200', '120'), 10, 7200) * 1000,
+    waitQuietMs: int('wait-quiet', values['wait-quiet'], 0, 3600) * 1000
+  }
+}
