@@ -7,8 +7,7 @@ import { PROBLEM_CONTENT_TYPE, problemType, type Problem } from './problem.js'
 
 /**
  * Errors Node's HTTP parser raises before a request exists (headers over the limit, a request that
- * never finishes, bytes that are not HTTP). Fastify's default answers them with its own JSON shape;
- * clients of this service only ever see problem+json with an SWB_* code, so these get one too.
+ * never finishes, bytes that are not HTTP) get problem+json too, instead of Fastify's own JSON shape.
  */
 function problemFor (err: NodeJS.ErrnoException): Problem {
   const [status, code, detail] = err.code === 'HPE_HEADER_OVERFLOW'

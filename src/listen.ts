@@ -1,10 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import type { Config } from './config.js'
 
-/**
- * The address to listen on. Production listens on every interface so probes and the Service reach
- * the pod; anything else stays on loopback, because development mode mints tokens for anyone who asks.
- */
+/** Every interface in production (probes must reach the pod); loopback otherwise, as development mints tokens for anyone. */
 export function listenHost (config: Pick<Config, 'HOST' | 'NODE_ENV'>): string {
   return config.HOST ?? (config.NODE_ENV === 'production' ? '0.0.0.0' : '127.0.0.1')
 }

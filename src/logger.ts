@@ -78,16 +78,12 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>, output: Logger
   return options as FastifyServerOptions['logger']
 }
 
-/** Liveness and readiness probes: the kubelet and load balancers call them every few seconds. */
 export function isProbe (url: string): boolean {
   const path = url.split('?')[0] ?? ''
   return path === '/health' || path.startsWith('/health/')
 }
 
-/**
- * Fastify's request log lines, with probes moved down to debug: at info they would drown the lines
- * that matter. A failed probe is still logged at error.
- */
+/** Request log lines, with probes (every few seconds, from every kubelet) moved down to debug; a failed one stays at error. */
 export class RequestLogController extends LogController {
   override incomingRequest (request: FastifyRequest, reply: FastifyReply): void {
     if (!isProbe(request.url)) return super.incomingRequest(request, reply)
