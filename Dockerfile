@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # Switchboard container image. Build: docker build -t switchboard:0.1.0 .
 # test/deploy/dockerfile.test.ts checks the shape of this file (stages, user, CMD, HEALTHCHECK).
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24, the current LTS (Node 20 reached its end of life in April 2026; package.json engines).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: dev dependencies + tsc -> dist/ ----
 FROM ${NODE_IMAGE} AS build

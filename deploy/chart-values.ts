@@ -24,6 +24,7 @@ export const SECRET_KEYS: readonly string[] = [
   'TURN_REST_API_KEYS',
   'CLOUDFLARE_TURN_API_TOKEN',
   'TWILIO_AUTH_TOKEN',
+  'METRICS_TOKEN', // bearer token for /metrics on the public port (production safety, issue 12)
   'REDIS_URL', // may carry a password: redis://:pass@host:6379
   'REDIS_PASSWORD',
   'REDIS_SENTINEL_PASSWORD'

@@ -12,7 +12,8 @@ import { SECRET_KEYS } from '../../deploy/chart-values.js'
 
 /** Env vars the templates may set that are not service config, each with why. */
 export const NON_CONFIG_ENV: Readonly<Record<string, string>> = {
-  POD_IP: 'coturn: the private half of --external-ip=<public>/<private>'
+  POD_IP: 'coturn: the private half of --external-ip=<public>/<private>',
+  COTURN_TLS_RELOAD_SECONDS: 'coturn: how often its start script sends SIGUSR2 to re-read the TLS certificate'
 }
 
 /** Root objects a template may reach from `.` besides .Values. */
@@ -73,6 +74,8 @@ function resolveOperand (expr: string, dot: Dot, aliases: Map<string, string[]>)
   const m = /^\(?\s*((?:\$\w*)?)((?:\.[A-Za-z_]\w*)*)/.exec(expr.trim())
   if (!m) return { kind: 'unknown' }
   const [, variable = '', chain = ''] = m
+  // A function call such as `urlParse .` is not a path: its result has a shape of its own.
+  if (variable === '' && chain === '' && expr.trim() !== '.') return { kind: 'unknown' }
   const fields = chain.split('.').filter(Boolean)
   if (variable === '$' || (variable === '' && dot.kind === 'root')) {
     if (fields[0] === 'Values') return { kind: 'values', path: fields.slice(1) }

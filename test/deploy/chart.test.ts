@@ -92,6 +92,13 @@ t.test('values.schema.json rejects bad values', async (t) => {
     ['a bad pull policy', { image: { pullPolicy: 'Sometimes' } }],
     ['an ingress path without a leading slash', { ingress: { hosts: [{ host: 'a.example', paths: [{ path: 'v1' }] }] } }],
     ['a coturn flag that is not a flag', { coturn: { extraArgs: ['total-quota=5'] } }],
+    ['an unknown coturn network mode', { coturn: { networkMode: 'nodePort' } }],
+    ['the removed coturn.hostNetwork switch', { coturn: { hostNetwork: true } }],
+    ['turns: on port 53, which browsers block', { coturn: { tls: { port: 53 } } }],
+    ['a Bitnami Redis setting', { redis: { architecture: 'replication' } }],
+    ['a JWKS egress port out of range', { networkPolicy: { jwks: { extraPorts: [70000] } } }],
+    ['an HPA metric name Prometheus cannot have', { autoscaling: { connectionsPerPod: { metricName: 'switchboard-ws' } } }],
+    ['a PrometheusRule duration without a unit', { prometheusRule: { notReadyFor: '5' } }],
     ['a negative preStop sleep', { preStopSleepSeconds: -1 }]
   ]
   for (const [why, override] of bad) {
@@ -155,9 +162,11 @@ t.test('Chart.yaml', async (t) => {
   t.equal(chart.type, 'application')
   t.equal(chart.name, 'switchboard')
   t.equal(chart.appVersion, pkg.version, 'appVersion (the default image tag) follows package.json')
-  const deps = chart.dependencies as Obj[]
-  t.match(deps, [{ name: 'redis', condition: 'redis.enabled' }], 'Redis is an optional dependency')
-  t.equal((values.redis as Obj).enabled, false, 'and off by default')
+  // The Bitnami Redis chart pulled images that are no longer published freely; the optional Redis
+  // is now a template on the official image, so installing needs no `helm dependency build`.
+  t.equal(chart.dependencies, undefined, 'no chart dependencies')
+  t.equal((values.redis as Obj).enabled, false, 'bring-your-own Redis is the default')
+  t.equal(((values.redis as Obj).image as Obj).repository, 'redis', 'the bundled Redis is the official image')
   t.equal((values.coturn as Obj).enabled, false, 'coturn is off by default')
 })
 

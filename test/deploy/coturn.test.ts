@@ -8,7 +8,8 @@ import { join } from 'node:path'
 import { randomBytes, randomInt } from 'node:crypto'
 import { CHART_DIR } from '../../deploy/chart-values.js'
 import { turnRestCredential } from '../../plugins/turn/credentials.js'
-import { requireBinaries } from '../helpers/turnserver.js'
+import { requireBinaries, selfSignedCertificate, tlsFingerprint, turnAllocateTls } from '../helpers/turnserver.js'
+import { copyFileSync } from 'node:fs'
 import { stunBinding, turnAllocate, turnRealm } from '../helpers/turn-allocate.js'
 
 /*
@@ -24,12 +25,13 @@ interface Coturn { child: ChildProcess, output: () => string, exit: Promise<numb
 
 interface Teardown { teardown (fn: () => unknown): void }
 
-function startCoturn (t: Teardown, turnSecret: string | undefined, flags: string[]): Coturn {
+function startCoturn (t: Teardown, turnSecret: string | undefined, flags: string[], extraEnv: Record<string, string> = {}): Coturn {
   const dir = mkdtempSync(join(tmpdir(), 'swb-chart-coturn-'))
   const runDir = join(dir, 'run')
   mkdirSync(runDir)
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', COTURN_BASE_CONFIG: BASE_CONFIG, COTURN_RUN_DIR: runDir }
   if (turnSecret !== undefined) env.TURN_SECRET = turnSecret
+  Object.assign(env, extraEnv)
   // `sh entrypoint.sh`, as the Deployment runs it (ConfigMap files are not executable).
   const child = spawn('sh', [ENTRYPOINT, ...flags], { env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
@@ -88,7 +90,7 @@ t.test('coturn started by the chart accepts every TURN_SECRET entry and nothing 
   const realm = `chart-${randomBytes(3).toString('hex')}.test`
   const server = startCoturn(t, ` ${current} , ${previous} ,`, [
     // What the Deployment passes (values), plus loopback-only addresses for the test.
-    `--listening-port=${port}`, `--min-port=${relay}`, `--max-port=${relay + 20}`, `--realm=${realm}`,
+    `--listening-port=${port}`, `--min-port=${relay}`, `--max-port=${relay + 20}`, `--realm=${realm}`, '--no-tls',
     '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1'
   ])
   await ready(server, port)
@@ -132,4 +134,55 @@ t.test('the coturn entrypoint refuses an unusable TURN_SECRET', requireBinaries(
     t.equal(await server.exit, 64, `${why}: exit 64 before turnserver starts`)
     t.match(server.output(), message, `${why}: says why`)
   }
+})
+
+t.test('coturn started by the chart with TLS: turns: allocates, and a renewed certificate is picked up', requireBinaries(t, 'turnserver', 'openssl'), async (t) => {
+  // The Secret mount, as the Deployment has it: tls.crt and tls.key in one directory.
+  const first = await selfSignedCertificate(t, ['127.0.0.1'])
+  const renewed = await selfSignedCertificate(t, ['127.0.0.1'])
+  const mount = await selfSignedCertificate(t, ['127.0.0.1'])
+  copyFileSync(first.certFile, mount.certFile)
+  copyFileSync(first.keyFile, mount.keyFile)
+
+  const secret = `tls-${randomBytes(8).toString('hex')}`
+  const port = await freePort()
+  let tlsPort = await freePort()
+  while (tlsPort === port) tlsPort = await freePort()
+  const relay = randomInt(61000, 65000)
+  // The Deployment's TLS flags; a 1 s reload interval instead of an hour so the renewal shows quickly.
+  const server = startCoturn(t, secret, [
+    `--listening-port=${port}`, `--min-port=${relay}`, `--max-port=${relay + 20}`, '--realm=tls.chart.test',
+    `--tls-listening-port=${tlsPort}`, `--cert=${mount.certFile}`, `--pkey=${mount.keyFile}`,
+    '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1'
+  ], { COTURN_TLS_RELOAD_SECONDS: '1' })
+  await ready(server, port)
+
+  const c = turnRestCredential(secret, 'alice', 600)
+  const result = await turnAllocateTls('127.0.0.1', tlsPort, c.username, c.credential, first.pem)
+  t.match(result, { ok: true, tls: { authorized: true, fingerprint256: first.fingerprint256 } }, `turns: allocation with the mounted certificate: ${JSON.stringify(result)}`)
+  t.notMatch(server.output(), /Bad configuration format|cannot find certificate/i, 'coturn took the TLS settings')
+
+  // cert-manager renews: the kubelet swaps the files in the mount. The start script's SIGUSR2 loop
+  // makes coturn re-read them; wait (bounded) until a handshake presents the new certificate.
+  copyFileSync(renewed.keyFile, mount.keyFile)
+  copyFileSync(renewed.certFile, mount.certFile)
+  const deadline = Date.now() + 10_000
+  let seen = ''
+  while ((seen = await tlsFingerprint('127.0.0.1', tlsPort)) !== renewed.fingerprint256 && Date.now() < deadline) {
+    // Next log line (coturn logs each reload), or the deadline: never an unbounded wait.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))
+      server.child.stdout?.once('data', () => { clearTimeout(timer); resolve() })
+    })
+  }
+  t.equal(seen, renewed.fingerprint256, 'the renewed certificate is served without a restart')
+  t.match(server.output(), /Reloading TLS certificates/, 'coturn says it reloaded them')
+  const again = await turnAllocateTls('127.0.0.1', tlsPort, c.username, c.credential, renewed.pem)
+  t.equal(again.ok, true, 'and turns: allocations go on with it')
+})
+
+t.test('the coturn entrypoint refuses a reload interval that is not a number', requireBinaries(t, 'turnserver'), async (t) => {
+  const server = startCoturn(t, 'a-secret', ['--listening-port=1', '--listening-ip=127.0.0.1'], { COTURN_TLS_RELOAD_SECONDS: '1h' })
+  t.equal(await server.exit, 64)
+  t.match(server.output(), /COTURN_TLS_RELOAD_SECONDS must be a whole number/)
 })

@@ -31,12 +31,12 @@ t.test('the parser reads stages, continuations and comments', async (t) => {
   t.throws(() => parseDockerfile('RUN x\n'), /RUN before the first FROM/)
 })
 
-t.test('multi-stage build on node:20-bookworm-slim', async (t) => {
+t.test('multi-stage build on node:24-bookworm-slim', async (t) => {
   const stages = parseDockerfile(text)
   t.ok(stages.length >= 2, 'at least a build and a runtime stage')
   const args = globalArgs(text)
   for (const stage of stages.filter((s) => s.from.startsWith('$'))) {
-    t.equal(args[stage.from.replace(/^\$\{?(\w+)\}?$/, '$1')], 'node:20-bookworm-slim', `${stage.name ?? 'stage'} is node:20-bookworm-slim`)
+    t.equal(args[stage.from.replace(/^\$\{?(\w+)\}?$/, '$1')], 'node:24-bookworm-slim', `${stage.name ?? 'stage'} is node:24-bookworm-slim (the current LTS)`)
   }
   const build = stages.find((s) => runs(s).some((r) => /\bnpm run build\b/.test(r)))
   t.ok(build, 'a stage runs npm run build')
@@ -77,6 +77,18 @@ t.test('the runtime stage is production-only, non-root, and runs node directly',
   const parts = Array.isArray(argv) ? argv as string[] : []
   t.equal(parts[0], 'node', 'CMD starts with node, not npm or a shell')
   t.equal(parts.at(-1), buildLayout(REPO).server, 'CMD runs tsconfig.build.json outDir + src/server.js')
+})
+
+t.test('package.json engines: supported Node lines, the image\'s among them', async (t) => {
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { engines?: { node?: string } }
+  const range = pkg.engines?.node ?? ''
+  // A plain ">=major.minor" floor: Node 22 LTS (22.11) and newer. Node 20 is past its end of life;
+  // the suite still runs on it (CI's first pass) but it is not a supported runtime.
+  const m = /^>=(\d+)\.(\d+)$/.exec(range)
+  t.ok(m, `engines.node is a >= floor: ${range}`)
+  t.equal(Number(m?.[1]), 22, 'the oldest supported line is Node 22')
+  const image = globalArgs(text).NODE_IMAGE ?? ''
+  t.ok(Number(/^node:(\d+)/.exec(image)?.[1]) >= Number(m?.[1]), `the image's Node (${image}) satisfies engines`)
 })
 
 t.test('.dockerignore keeps secrets and local state out of the build context', async (t) => {

@@ -1,9 +1,11 @@
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
-import { randomBytes, randomInt } from 'node:crypto'
-import { stunBinding, turnRealm } from './turn-allocate.js'
+import { createHash, createHmac, randomBytes, randomInt, X509Certificate } from 'node:crypto'
+import tls from 'node:tls'
+import { promisify } from 'node:util'
+import { stunBinding, turnRealm, type AllocateResult } from './turn-allocate.js'
 import { exited, tcpPortFree, udpPortFree } from './processes.js'
 
 /**
@@ -37,7 +39,8 @@ export function binaryOnPath (name: string): string | undefined {
 export function requireBinaries (t: TestLike, ...names: string[]): { skip: string | false } {
   const missing = names.filter((n) => binaryOnPath(n) === undefined)
   if (missing.length === 0) return { skip: false }
-  const reason = `${missing.join(', ')} not found on PATH (install the coturn package)`
+  const packages = [...new Set(missing.map((n) => n === 'openssl' ? 'openssl' : 'coturn'))].join(' and ')
+  const reason = `${missing.join(', ')} not found on PATH (install the ${packages} package)`
   if (process.env.CI === 'true') {
     t.fail(`CI=true: ${reason}; the coturn-backed tests cannot be skipped in CI`)
   } else {
@@ -49,6 +52,8 @@ export function requireBinaries (t: TestLike, ...names: string[]): { skip: strin
 export interface TurnServer {
   host: '127.0.0.1'
   port: number
+  /** The TLS (turns:) listener, when started with `tls`. */
+  tlsPort?: number
   realm: string
   /** What coturn wrote to its log file so far (for failure messages). */
   log (): string
@@ -58,6 +63,11 @@ export interface TurnServer {
 export interface TurnServerOptions {
   /** static-auth-secret lines, tried in turn by coturn (several = rotation window). */
   secrets: string[]
+  /**
+   * PEM files for a TLS listener (turns:) on a port of its own. Without it coturn runs with no-tls,
+   * as before. DTLS stays off either way: browsers do not speak DTLS to TURN servers.
+   */
+  tls?: { certFile: string, keyFile: string }
 }
 
 /**
@@ -76,6 +86,8 @@ async function freeListeningPort (): Promise<number> {
 export async function startTurnServer (t: TestLike, options: TurnServerOptions): Promise<TurnServer> {
   const dir = mkdtempSync(join(tmpdir(), 'swb-coturn-'))
   const port = await freeListeningPort()
+  let tlsPort: number | undefined
+  while (options.tls !== undefined && (tlsPort === undefined || tlsPort === port)) tlsPort = await freeListeningPort()
   // Relay ports above the ephemeral range; a random block so parallel test files rarely overlap
   // (coturn picks another port in its range when one is taken).
   const minRelay = randomInt(61000, 65400)
@@ -89,7 +101,9 @@ export async function startTurnServer (t: TestLike, options: TurnServerOptions):
     `max-port=${minRelay + 100}`,
     // Test only: the relay addresses are 127.0.0.1, so loopback peers must be allowed.
     'allow-loopback-peers',
-    'no-tls',
+    ...(options.tls === undefined || tlsPort === undefined
+      ? ['no-tls']
+      : [`tls-listening-port=${tlsPort}`, `cert=${options.tls.certFile}`, `pkey=${options.tls.keyFile}`, 'no-tlsv1', 'no-tlsv1_1']),
     'no-dtls',
     'no-cli',
     'no-rfc5780',
@@ -144,5 +158,178 @@ export async function startTurnServer (t: TestLike, options: TurnServerOptions):
     await stop()
     throw new Error(`127.0.0.1:${port} answered with realm ${String(announced)}, not ${realm}: another TURN server shares the port`)
   }
-  return { host: '127.0.0.1', port, realm, log: readLog, stop }
+  if (options.tls !== undefined && tlsPort !== undefined) {
+    // coturn opens its TCP/TLS listeners before the UDP one that answered above, so one handshake
+    // that presents our certificate proves the TLS port is ours and ready (no polling needed).
+    const expected = new X509Certificate(readFileSync(options.tls.certFile)).fingerprint256
+    const seen = await tlsFingerprint('127.0.0.1', tlsPort).catch((err: Error) => err.message)
+    if (seen !== expected) {
+      await stop()
+      throw new Error(`127.0.0.1:${tlsPort} did not present the test certificate (${seen}):\n${readLog().slice(-4000)}`)
+    }
+  }
+  return { host: '127.0.0.1', port, ...(tlsPort === undefined ? {} : { tlsPort }), realm, log: readLog, stop }
+}
+
+/** The SHA-256 fingerprint of the certificate a TLS server presents (no verification: only to identify it). */
+export async function tlsFingerprint (host: string, port: number, timeoutMs = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host, port, rejectUnauthorized: false, timeout: timeoutMs })
+    socket.once('secureConnect', () => { resolve(socket.getPeerCertificate().fingerprint256); socket.destroy() })
+    socket.once('timeout', () => { socket.destroy(); reject(new Error(`no TLS handshake with ${host}:${port} within ${timeoutMs} ms`)) })
+    socket.once('error', reject)
+  })
+}
+
+export interface TestCertificate {
+  dir: string
+  certFile: string
+  keyFile: string
+  /** The certificate itself, PEM: a client's only trust anchor (`ca`) in the tests. */
+  pem: string
+  fingerprint256: string
+}
+
+const execFileAsync = promisify(execFile)
+
+/**
+ * A fresh self-signed certificate (EC P-256, one day) for `names`: IP addresses become IP SANs, the
+ * rest DNS SANs. Made with the openssl CLI because node:crypto can make keys but not certificates.
+ * The files live in a private temp dir that the test removes.
+ */
+export async function selfSignedCertificate (t: Pick<TestLike, 'teardown'>, names: string[] = ['127.0.0.1']): Promise<TestCertificate> {
+  const dir = mkdtempSync(join(tmpdir(), 'swb-cert-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const certFile = join(dir, 'tls.crt')
+  const keyFile = join(dir, 'tls.key')
+  const san = names.map((n) => /^[\d.]+$|:/.test(n) ? `IP:${n}` : `DNS:${n}`).join(',')
+  await execFileAsync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', `/CN=${names[0] ?? 'localhost'}`,
+    '-addext', `subjectAltName=${san}`
+  ], { timeout: 20_000 })
+  const pem = readFileSync(certFile, 'utf8')
+  return { dir, certFile, keyFile, pem, fingerprint256: new X509Certificate(pem).fingerprint256 }
+}
+
+export type TlsAllocateResult = AllocateResult & {
+  tls?: { protocol: string | null, authorized: boolean, fingerprint256: string }
+}
+
+/**
+ * TURN Allocate over TLS (a `turns:` URL): the same challenge/response as turn-allocate.ts's UDP client,
+ * with STUN messages framed back to back on one TLS stream (RFC 8656 §3.2). The server certificate
+ * is verified against `ca` and the host name or IP, as a browser would; a failed handshake rejects.
+ *
+ * Why not turnutils_uclient -S: with coturn 4.6.1 (Debian bookworm) its TLS client stalls now and
+ * then: the server logs the first ALLOCATE of a session, never answers it, and its watchdog closes the
+ * session 30 s later, so uclient hangs. Node's TLS client did not show that in our runs.
+ */
+export async function turnAllocateTls (host: string, port: number, username: string, password: string, ca: string, timeoutMs = 5000): Promise<TlsAllocateResult> {
+  const socket = tls.connect({ host, port, ca, ...(/^[\d.]+$/.test(host) ? {} : { servername: host }) })
+  let buffered = Buffer.alloc(0)
+  const waiting = new Map<string, (m: Buffer) => void>()
+  socket.on('data', (chunk: Buffer) => {
+    buffered = Buffer.concat([buffered, chunk])
+    while (buffered.length >= 20 && buffered.length >= 20 + buffered.readUInt16BE(2)) {
+      const message = buffered.subarray(0, 20 + buffered.readUInt16BE(2))
+      buffered = buffered.subarray(message.length)
+      waiting.get(message.subarray(8, 20).toString('hex'))?.(message)
+    }
+  })
+  const closed = new Promise<never>((_resolve, reject) => {
+    // `on`, not `once`: a second error event after the first must not go unhandled.
+    socket.on('error', reject)
+    socket.once('close', () => reject(new Error('TLS connection closed')))
+  })
+  closed.catch(() => {})
+  const exchange = async (message: Buffer): Promise<Buffer | undefined> => {
+    const id = message.subarray(8, 20).toString('hex')
+    let timer: ReturnType<typeof setTimeout> | undefined
+    try {
+      return await Promise.race([
+        new Promise<Buffer>((resolve) => { waiting.set(id, resolve); socket.write(message) }),
+        new Promise<undefined>((resolve) => { timer = setTimeout(() => { resolve(undefined) }, timeoutMs) }),
+        closed
+      ])
+    } finally {
+      clearTimeout(timer)
+      waiting.delete(id)
+    }
+  }
+  try {
+    await Promise.race([new Promise((resolve) => socket.once('secureConnect', resolve)), closed])
+    const info = { protocol: socket.getProtocol(), authorized: socket.authorized, fingerprint256: socket.getPeerCertificate().fingerprint256 }
+    const transport = stunAttribute(0x0019, Buffer.from([17, 0, 0, 0])) // REQUESTED-TRANSPORT: UDP relay
+    const challenge = await exchange(stunMessage(0x0003, [transport]))
+    if (challenge === undefined) return { ok: false, code: 0, reason: 'timeout', tls: info }
+    const first = stunAttributes(challenge)
+    const realm = first.get(0x0014)?.toString('utf8')
+    const nonce = first.get(0x0015)
+    if (realm === undefined || nonce === undefined) return { ok: false, code: stunErrorCode(first), reason: 'no 401 challenge with REALM and NONCE', tls: info }
+    const key = createHash('md5').update(`${username}:${realm}:${password}`, 'utf8').digest()
+    const auth = [stunAttribute(0x0006, Buffer.from(username, 'utf8')), stunAttribute(0x0014, Buffer.from(realm, 'utf8')), stunAttribute(0x0015, nonce)]
+    const answer = await exchange(stunMessage(0x0003, [transport, ...auth], key))
+    if (answer === undefined) return { ok: false, code: 0, reason: 'timeout', realm, tls: info }
+    const attrs = stunAttributes(answer)
+    if ((answer.readUInt16BE(0) & 0x0110) !== 0x0100) {
+      const error = attrs.get(0x0009)
+      return { ok: false, code: stunErrorCode(attrs), reason: error?.subarray(4).toString('utf8') ?? 'unexpected answer', realm, tls: info }
+    }
+    const relayed = xorMappedIPv4(attrs.get(0x0016)) ?? 'unknown'
+    // Release the relay at once (Refresh with LIFETIME 0).
+    await exchange(stunMessage(0x0004, [stunAttribute(0x000d, Buffer.alloc(4)), ...auth], key))
+    return { ok: true, relayed, realm, tls: info }
+  } finally {
+    socket.destroy()
+  }
+}
+
+// STUN framing for turnAllocateTls (RFC 8489): header, TLV attributes padded to 4 bytes, and
+// MESSAGE-INTEGRITY (HMAC-SHA1 over the message with the length already counting it).
+const MAGIC_COOKIE = 0x2112a442
+
+function stunAttribute (type: number, value: Buffer): Buffer {
+  const out = Buffer.alloc(4 + value.length + ((4 - (value.length % 4)) % 4))
+  out.writeUInt16BE(type, 0)
+  out.writeUInt16BE(value.length, 2)
+  value.copy(out, 4)
+  return out
+}
+
+function stunMessage (method: number, attrs: Buffer[], key?: Buffer): Buffer {
+  const header = Buffer.alloc(20)
+  header.writeUInt16BE(method, 0)
+  header.writeUInt32BE(MAGIC_COOKIE, 4)
+  randomBytes(12).copy(header, 8)
+  let body = Buffer.concat(attrs)
+  if (key !== undefined) {
+    header.writeUInt16BE(body.length + 24, 2)
+    body = Buffer.concat([body, stunAttribute(0x0008, createHmac('sha1', key).update(Buffer.concat([header, body])).digest())])
+  }
+  header.writeUInt16BE(body.length, 2)
+  return Buffer.concat([header, body])
+}
+
+function stunAttributes (message: Buffer): Map<number, Buffer> {
+  const attrs = new Map<number, Buffer>()
+  const end = Math.min(message.length, 20 + message.readUInt16BE(2))
+  for (let offset = 20; offset + 4 <= end;) {
+    const length = message.readUInt16BE(offset + 2)
+    attrs.set(message.readUInt16BE(offset), message.subarray(offset + 4, offset + 4 + length))
+    offset += 4 + length + ((4 - (length % 4)) % 4)
+  }
+  return attrs
+}
+
+function stunErrorCode (attrs: Map<number, Buffer>): number {
+  const e = attrs.get(0x0009)
+  return e === undefined || e.length < 4 ? 0 : (e[2]! & 7) * 100 + e[3]!
+}
+
+function xorMappedIPv4 (value: Buffer | undefined): string | undefined {
+  if (value === undefined || value.length < 8 || value[1] !== 0x01) return undefined
+  const port = value.readUInt16BE(2) ^ (MAGIC_COOKIE >>> 16)
+  const ip = (value.readUInt32BE(4) ^ MAGIC_COOKIE) >>> 0
+  return `${ip >>> 24}.${(ip >> 16) & 255}.${(ip >> 8) & 255}.${ip & 255}:${port}`
 }

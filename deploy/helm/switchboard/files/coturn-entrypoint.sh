@@ -39,4 +39,19 @@ if [ "$count" -eq 0 ]; then
   echo "coturn-entrypoint: TURN_SECRET holds no secret" >&2
   exit 64
 fi
+
+# TLS: coturn re-reads its --cert/--pkey files on SIGUSR2, and a renewed certificate Secret shows up
+# in the mounted files without a restart. So a background loop sends SIGUSR2 every
+# COTURN_TLS_RELOAD_SECONDS. `exec` below keeps this shell's PID, so $$ becomes turnserver's PID;
+# the loop ends once that process is gone. Its output goes nowhere, so it holds no pipe open.
+reload="${COTURN_TLS_RELOAD_SECONDS:-0}"
+case "$reload" in
+  ''|*[!0-9]*) echo "coturn-entrypoint: COTURN_TLS_RELOAD_SECONDS must be a whole number of seconds" >&2; exit 64 ;;
+esac
+if [ "$reload" -gt 0 ]; then
+  turnserver_pid=$$
+  (while sleep "$reload"; do kill -USR2 "$turnserver_pid" 2>/dev/null || exit 0; done) </dev/null >/dev/null 2>&1 &
+fi
+unset reload COTURN_TLS_RELOAD_SECONDS
+
 exec turnserver -c "$conf" "$@"

@@ -67,15 +67,22 @@ whole numbers are printed as integers instead.
 {{- if or .Values.redis.enabled .Values.existingSecret .Values.secrets.REDIS_URL .Values.config.REDIS_SENTINELS .Values.config.REDIS_CLUSTER_NODES }}true{{ end }}
 {{- end }}
 
-{{/* The bundled Redis chart's fullname (Bitnami common.names.fullname rules). */}}
+{{/* The bundled Redis (redis.enabled): its Deployment, Service and ConfigMap name. */}}
 {{- define "switchboard.redisFullname" -}}
-{{- if .Values.redis.fullnameOverride }}
-{{- .Values.redis.fullnameOverride | trunc 63 | trimSuffix "-" }}
-{{- else if contains "redis" .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
-{{- else }}
-{{- printf "%s-redis" .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-redis" (include "switchboard.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+
+{{- define "switchboard.redisSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "switchboard.name" . }}-redis
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Redis's own labels: the service's selectors must not match them (as with coturn). */}}
+{{- define "switchboard.redisLabels" -}}
+helm.sh/chart: {{ include "switchboard.chart" . }}
+{{ include "switchboard.redisSelectorLabels" . }}
+app.kubernetes.io/component: redis
+app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
 {{- define "switchboard.coturnFullname" -}}
@@ -97,6 +104,22 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{- define "switchboard.coturnPublicHost" -}}
 {{- default .Values.coturn.externalIP .Values.coturn.publicHost }}
+{{- end }}
+
+{{/* The kubernetes.io/tls Secret coturn reads its certificate from (yours, or the cert-manager one). */}}
+{{- define "switchboard.coturnTlsSecretName" -}}
+{{- default (printf "%s-tls" (include "switchboard.coturnFullname" .)) .Values.coturn.tls.secretName }}
+{{- end }}
+
+{{/* The ICE URLs of the bundled coturn: UDP and TCP on listeningPort, and turns: when TLS is on. */}}
+{{- define "switchboard.coturnTurnUrls" -}}
+{{- $host := include "switchboard.coturnPublicHost" . }}
+{{- $port := int .Values.coturn.listeningPort }}
+{{- $urls := list (printf "turn:%s:%d?transport=udp" $host $port) (printf "turn:%s:%d?transport=tcp" $host $port) }}
+{{- if .Values.coturn.tls.enabled }}
+{{- $urls = append $urls (printf "turns:%s:%d?transport=tcp" $host (int .Values.coturn.tls.port)) }}
+{{- end }}
+{{- join "," $urls }}
 {{- end }}
 
 {{/*
@@ -135,6 +158,15 @@ Included by deployment.yaml, so `helm template` and `helm install` stop before a
 {{- if and .Values.redis.enabled (or $s.REDIS_URL $c.REDIS_SENTINELS $c.REDIS_CLUSTER_NODES) }}
 {{- fail "redis.enabled deploys a Redis for the service: leave secrets.REDIS_URL, config.REDIS_SENTINELS and config.REDIS_CLUSTER_NODES empty" }}
 {{- end }}
+{{- if and .Values.redis.enabled (not .Values.existingSecret) (not $s.REDIS_PASSWORD) }}
+{{- fail "redis.enabled needs secrets.REDIS_PASSWORD (or existingSecret with a REDIS_PASSWORD key): the bundled Redis and the service share it" }}
+{{- end }}
+{{- if and .Values.autoscaling.enabled .Values.autoscaling.connectionsPerPod.enabled (not $c.METRICS_ENABLED) }}
+{{- fail "autoscaling.connectionsPerPod needs config.METRICS_ENABLED=true (the adapter reads switchboard_ws_connections from Prometheus)" }}
+{{- end }}
+{{- if and .Values.prometheusRule.enabled (not .Values.serviceMonitor.enabled) }}
+{{- fail "prometheusRule.enabled needs serviceMonitor.enabled: the alerts read the metrics it scrapes" }}
+{{- end }}
 {{- if and .Values.serviceMonitor.enabled (not $c.METRICS_ENABLED) }}
 {{- fail "serviceMonitor.enabled needs config.METRICS_ENABLED=true" }}
 {{- end }}
@@ -148,14 +180,30 @@ Included by deployment.yaml, so `helm template` and `helm install` stop before a
 {{- if not (include "switchboard.coturnPublicHost" .) }}
 {{- fail "coturn.enabled needs coturn.publicHost (or coturn.externalIP): the address browsers use for TURN" }}
 {{- end }}
-{{- if and (not .Values.coturn.hostNetwork) (not .Values.coturn.externalIP) }}
-{{- fail "coturn without hostNetwork needs coturn.externalIP (the LoadBalancer's public IP) for its relay addresses" }}
+{{- $lb := eq .Values.coturn.networkMode "loadBalancer" }}
+{{- if and $lb (not .Values.coturn.externalIP) }}
+{{- fail "coturn.networkMode=loadBalancer needs coturn.externalIP (the LoadBalancer's public IP) for its relay addresses" }}
 {{- end }}
 {{- if gt (int .Values.coturn.minPort) (int .Values.coturn.maxPort) }}
 {{- fail "coturn.minPort must not exceed coturn.maxPort" }}
 {{- end }}
-{{- if and (not .Values.coturn.hostNetwork) (gt (sub (int .Values.coturn.maxPort) (int .Values.coturn.minPort)) 199) }}
-{{- fail "coturn relay range over 200 ports: each one is a Service port without hostNetwork; narrow it or set coturn.hostNetwork" }}
+{{- if and $lb (gt (sub (int .Values.coturn.maxPort) (int .Values.coturn.minPort)) 199) }}
+{{- fail "coturn relay range over 200 ports: each one is a Service port with networkMode=loadBalancer; narrow it or use networkMode=hostNetwork" }}
+{{- end }}
+{{- $t := .Values.coturn.tls }}
+{{- if $t.enabled }}
+{{- if not .Values.coturn.publicHost }}
+{{- fail "coturn.tls.enabled needs coturn.publicHost: the name in the turns: URL that the certificate must carry" }}
+{{- end }}
+{{- if eq (int $t.port) (int .Values.coturn.listeningPort) }}
+{{- fail "coturn.tls.port must differ from coturn.listeningPort" }}
+{{- end }}
+{{- if and (not $t.secretName) (not $t.certManager.enabled) }}
+{{- fail "coturn.tls.enabled needs coturn.tls.secretName (a kubernetes.io/tls Secret) or coturn.tls.certManager.enabled" }}
+{{- end }}
+{{- if and $t.certManager.enabled (not $t.certManager.issuerRef.name) }}
+{{- fail "coturn.tls.certManager.enabled needs coturn.tls.certManager.issuerRef.name" }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}
