@@ -12,9 +12,10 @@ import type { SignalingObserver } from './observer.js'
 /** Longest delay a Node timer takes (about 24.8 days); later expiries are re-armed. */
 const MAX_TIMER_MS = 2_147_483_647
 /**
- * Messages of one connection waiting for the registry (in flight, or queued behind a join), at most.
- * A stalled Redis must not grow memory: past either bound, messages are refused with
- * SWB_REGISTRY_UNAVAILABLE at once instead of waiting.
+ * Messages of one connection waiting for the registry (in flight, or queued behind a join). A slow or
+ * stalled Redis must not grow memory: at either bound the socket is no longer read (backpressure: the
+ * rest waits in the client's and the kernel's buffers) until half of them are done. The few frames ws
+ * had already read are still taken; past twice the bound they are refused with SWB_REGISTRY_UNAVAILABLE.
  */
 export const PENDING_MAX_MESSAGES = 128
 export const PENDING_MIN_BYTES = 1024 * 1024
@@ -89,6 +90,8 @@ export class Connection {
   /** Messages waiting for a barrier (or for in-flight relays, when a barrier is next). */
   private readonly waiting: Queued[] = []
   private pendingBytes = 0
+  /** Reading is paused because too much is pending. */
+  private throttled = false
   private warnTimer: NodeJS.Timeout | undefined
   private expiryTimer: NodeJS.Timeout | undefined
   /** While a resume replays its backlog, live deliveries wait here so order is kept. */
@@ -191,14 +194,17 @@ export class Connection {
       return
     }
     const bytes = data.length
-    // Waiting for the registry is bounded in count and bytes: a stalled Redis must not grow memory.
-    if (this.inflight + this.waiting.length >= PENDING_MAX_MESSAGES || this.pendingBytes + bytes > s.pendingMaxBytes) {
+    if (this.inflight + this.waiting.length >= 2 * PENDING_MAX_MESSAGES || this.pendingBytes + bytes > 2 * s.pendingMaxBytes) {
       this.refuse(new SignalError(SignalCode.REGISTRY_UNAVAILABLE, 'Signaling is briefly unavailable (too many messages waiting for the room registry): retry shortly'), parsed.message.id)
       return
     }
     const queued: Queued = { message: parsed.message, bytes, receivedAt: performance.now() }
     if (this.blocked || this.waiting.length > 0) this.hold(queued)
     else this.dispatch(queued)
+    if (!this.throttled && (this.inflight + this.waiting.length >= PENDING_MAX_MESSAGES || this.pendingBytes >= s.pendingMaxBytes)) {
+      this.throttled = true
+      this.socket.pause()
+    }
   }
 
   private hold (queued: Queued): void {
@@ -236,6 +242,10 @@ export class Connection {
     this.inflight--
     this.pendingBytes -= bytes
     this.pump()
+    if (this.throttled && this.inflight + this.waiting.length <= PENDING_MAX_MESSAGES / 2 && this.pendingBytes <= this.host.settings.pendingMaxBytes / 2) {
+      this.throttled = false
+      if (!this.closed) this.socket.resume()
+    }
   }
 
   /** Applies waiting messages in order until a barrier has to wait. */

@@ -3,12 +3,13 @@ import { Writable } from 'node:stream'
 import { buildApp } from '../../src/app.js'
 import { checkConfig, type Config } from '../../src/config.js'
 import { testConfig } from './config.js'
+import { registryOverrides } from './test-registry.js'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
 /** Builds a real app for one test and closes it when the test ends. */
 export async function build (t: Teardown, overrides: Partial<Config> = {}): Promise<FastifyInstance> {
-  const config = testConfig(overrides)
+  const config = testConfig({ ...await registryOverrides(overrides), ...overrides })
   checkConfig(config)
   const app = await buildApp(config)
   t.teardown(() => app.close())
@@ -34,7 +35,7 @@ export function captureLogs (): { stream: Writable, logs: CapturedLogs } {
 /** Like build(), with every log line captured (level trace unless overridden). */
 export async function buildWithLogs (t: Teardown, overrides: Partial<Config> = {}): Promise<{ app: FastifyInstance, logs: CapturedLogs }> {
   const { stream, logs } = captureLogs()
-  const config = testConfig({ LOG_LEVEL: 'trace', AUDIT_LOG_LEVEL: 'info', ...overrides })
+  const config = testConfig({ LOG_LEVEL: 'trace', AUDIT_LOG_LEVEL: 'info', ...await registryOverrides(overrides), ...overrides })
   checkConfig(config)
   const app = await buildApp(config, { logStream: stream })
   t.teardown(() => app.close())
