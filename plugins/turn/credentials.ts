@@ -54,6 +54,19 @@ export function refreshAtSeconds (issuedAtSeconds: number, ttlSeconds: number): 
   return issuedAtSeconds + Math.floor(ttlSeconds * 0.8)
 }
 
+/**
+ * Every answer carries two instants in whole seconds, and under load most answers in one second share
+ * them: remembering the last few formatted values saves a Date and a toISOString per field.
+ */
+const recentIso = new Map<number, string>()
+const RECENT_ISO_MAX = 8
+
 export function isoFromSeconds (seconds: number): string {
-  return new Date(seconds * 1000).toISOString()
+  let iso = recentIso.get(seconds)
+  if (iso === undefined) {
+    iso = new Date(seconds * 1000).toISOString()
+    if (recentIso.size >= RECENT_ISO_MAX) recentIso.clear()
+    recentIso.set(seconds, iso)
+  }
+  return iso
 }
