@@ -52,7 +52,11 @@ function reconnectDelay (attempt: number): number {
  * A client that fails fast: no offline queue (a command while disconnected rejects at once), a
  * command timeout, and endless background reconnects. Handlers then answer SWB_REGISTRY_UNAVAILABLE
  * instead of hanging, and the registry re-registers its state when the connection is back.
- * `subscriber` clients of a cluster use one sharded subscriber per master (SSUBSCRIBE).
+ *
+ * No auto-pipelining: ioredis sends one auto-pipeline at a time and queues every later command in
+ * memory until the previous batch is fully answered, so one stalled reply would hold back (and pile
+ * up) everything behind it. Commands are written as they come; concurrent ones still share the
+ * connection without waiting for each other's replies.
  */
 export function createRedisClient (settings: RedisConnectionSettings, name: string, role: 'command' | 'subscriber' = 'command'): RedisClient {
   const node: RedisOptions = {
@@ -81,11 +85,10 @@ function buildClient (settings: RedisConnectionSettings, node: RedisOptions, rol
   const mode = settings.mode
   switch (mode.kind) {
     case 'url':
-      return new Redis(mode.url, { ...node, enableAutoPipelining: role === 'command' })
+      return new Redis(mode.url, node)
     case 'sentinel':
       return new Redis({
         ...node,
-        enableAutoPipelining: role === 'command',
         sentinels: mode.sentinels,
         name: mode.name,
         sentinelRetryStrategy: reconnectDelay,
@@ -97,7 +100,8 @@ function buildClient (settings: RedisConnectionSettings, node: RedisOptions, rol
         lazyConnect: true,
         enableOfflineQueue: false,
         enableReadyCheck: true,
-        enableAutoPipelining: role === 'command',
+        // No auto-pipelining (see createRedisClient).
+        enableAutoPipelining: false,
         scaleReads: 'master',
         maxRedirections: 8,
         retryDelayOnFailover: 100,

@@ -29,6 +29,10 @@ export interface RedisRegistryOptions {
 
 /** Resumes in progress (between replay() and attach()) remembered at most. */
 const REPLAYS_KEPT = 10_000
+/** While Redis does not answer, how often a PING checks whether it is back. */
+const STALL_PROBE_MS = 100
+/** What ioredis says when a command outlived REDIS_COMMAND_TIMEOUT_MS. */
+const COMMAND_TIMED_OUT = 'Command timed out'
 
 /**
  * What this instance knows about a peer it owns (connected here, or in its grace period here). It is
@@ -90,6 +94,12 @@ export class RedisRegistry implements RoomRegistry {
   readonly liveness: RedisLiveness
   private readonly recovery: RedisRecovery
   private stateValue: RegistryState = 'down'
+  /**
+   * A command timed out and nothing has been answered since: Redis is stalled (stopped, swapping, a
+   * long script) while its connection stays up. New operations are refused at once instead of each
+   * waiting out its own timeout and piling its bytes onto the connection; a PING probe ends it.
+   */
+  private stalled = false
   private readonly channelHead: string
   private readonly channelTail: string
   private readonly inboxSource: InboxSource
@@ -180,7 +190,7 @@ export class RedisRegistry implements RoomRegistry {
 
   /** Runs a registry operation: fails fast when Redis is away, and turns connection failures into RegistryUnavailableError. */
   private async op<T> (fn: () => Promise<T>): Promise<T> {
-    if (!this.ready) {
+    if (!this.ready || this.stalled) {
       this.counters.commandErrors++
       throw this.unavailable()
     }
@@ -193,6 +203,7 @@ export class RedisRegistry implements RoomRegistry {
   }
 
   unavailable (): InstanceType<typeof RegistryUnavailableError> {
+    if (this.stalled && this.ready) return new RegistryUnavailableError('Redis is not answering')
     switch (this.stateValue) {
       case 'closed': return new RegistryUnavailableError('this instance is shutting down')
       case 'resyncing': return new RegistryUnavailableError('re-registering after a Redis outage')
@@ -203,10 +214,27 @@ export class RedisRegistry implements RoomRegistry {
   private translate (err: unknown): unknown {
     if (err instanceof RegistryUnavailableError) return err
     const e = err as { name?: string, message?: string }
+    if (e.message === COMMAND_TIMED_OUT) this.stall()
     // A script bug is a bug (SWB_INTERNAL), not an outage. A fresh error: ioredis attaches the command
     // and its arguments (message bodies, SDP) to its errors, and handlers log what they catch.
     if (e.name === 'ReplyError' && !TRANSIENT_REPLY.test(e.message ?? '')) return new Error(`Redis refused a registry command: ${e.message ?? ''}`)
     return new RegistryUnavailableError(`Redis command failed (${e.message ?? 'unknown error'})`)
+  }
+
+  /** Enters the stalled state (see `stalled`) and probes until Redis answers again. */
+  private stall (): void {
+    if (this.stalled) return
+    this.stalled = true
+    this.log.warn('Redis is not answering within REDIS_COMMAND_TIMEOUT_MS: refusing registry operations until it does')
+    const probe = (): void => {
+      if (this.stateValue === 'closed') return
+      // The PING queues behind everything already sent: its answer means Redis has caught up.
+      this.client.ping().then(() => {
+        this.stalled = false
+        this.log.info('Redis answers again')
+      }, () => { setTimeout(probe, STALL_PROBE_MS).unref() })
+    }
+    probe()
   }
 
   /** Runs a script (the registry's only way to change shared state atomically). */
@@ -461,7 +489,7 @@ export class RedisRegistry implements RoomRegistry {
    * sender's messages to one recipient run, and arrive, in the order they were sent.
    */
   private send (peerId: string, room: string, body: string): Promise<ScriptReplies['swbRelay']> {
-    if (!this.ready) {
+    if (!this.ready || this.stalled) {
       this.counters.commandErrors++
       return Promise.reject(this.unavailable())
     }
@@ -597,7 +625,7 @@ export class RedisRegistry implements RoomRegistry {
   }
 
   async healthy (): Promise<{ ok: boolean, detail?: string }> {
-    if (!this.ready) return { ok: false, detail: this.unavailable().message }
+    if (!this.ready || this.stalled) return { ok: false, detail: this.unavailable().message }
     if (this.subscriber.status !== 'ready') return { ok: false, detail: `Redis subscriber ${this.subscriber.status}` }
     try {
       await this.client.ping()
