@@ -44,6 +44,14 @@ function rotated<T> (list: readonly T[], by: number): T[] {
 function notes (opts: Options, rounds: Map<Target, TargetRoundResult[]>): string[] {
   const lines: string[] = []
   for (const [target, results] of rounds) {
+    // Disturbed phases: one line per target, not one per phase.
+    const disturbed = results.flatMap((r) => opts.peers.flatMap((n) => [r.byPeers[n]?.closedLoop, r.byPeers[n]?.paced]))
+      .filter((p): p is NonNullable<typeof p> => p !== undefined)
+    const noisy = disturbed.filter((p) => p.otherCpuPercent + p.stealPercent > DISTURBED_PERCENT)
+    if (noisy.length > 0) {
+      const others = noisy.map((p) => p.otherCpuPercent + p.stealPercent)
+      lines.push(`${target.name}: ${noisy.length} of ${disturbed.length} phases disturbed: other processes used ${num(Math.min(...others))}–${num(Math.max(...others))}% of a core (noisy; see the spread)`)
+    }
     for (const r of results) {
       const where = `${target.name}, round ${r.round}`
       if (Object.keys(r.errors).length > 0) lines.push(`${where}: errors ${JSON.stringify(r.errors)}`)
@@ -54,11 +62,6 @@ function notes (opts: Options, rounds: Map<Target, TargetRoundResult[]>): string
         if (at.closedLoop.loadEventLoopUtilisation > 0.9) {
           lines.push(`${where}, N=${n}: the load generator's event loop was ${Math.round(at.closedLoop.loadEventLoopUtilisation * 100)}% busy in the closed loop: ` +
             'it, not the server, set the pace; compare messages per server-CPU-second, not messages/s')
-        }
-        for (const phase of [at.closedLoop, at.paced]) {
-          if (phase && phase.otherCpuPercent + phase.stealPercent > DISTURBED_PERCENT) {
-            lines.push(`${where}, N=${n}: other processes used ${phase.otherCpuPercent}% of a core (+${phase.stealPercent}% steal) in the ${phase.mode} phase: noisy`)
-          }
         }
       }
       if (r.serverOutput !== '') lines.push(`${where}: server output (tail):\n${r.serverOutput.slice(-1500)}`)

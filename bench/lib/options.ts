@@ -11,10 +11,10 @@ export const USAGE = `usage: npm run bench:signaling -- [options]
                          (default 400: the same 200 rooms at every N, so the figures differ only by
                          the idle connections around them)
   --rounds <n>           rounds; each runs every target once, in a rotated order (default 3)
-  --duration <s>         closed-loop (throughput) phase length, seconds (default 4)
+  --duration <s>         closed-loop (throughput) phase length, seconds (default 3)
   --max-messages <n>     also end the closed-loop phase after this many messages
   --paced-rate <msg/s>   paced (latency) phase rate, all active pairs together; 0 skips it (default 2000)
-  --paced-duration <s>   paced phase length, seconds (default 4)
+  --paced-duration <s>   paced phase length, seconds (default 3)
   --candidates <n>       ICE candidates each way per negotiation (default 8)
   --sdp-bytes <n>        approximate SDP size of offers and answers (default 3000)
   --ack-every <n>        Switchboard peers ack after n received messages; 0: not by count (default 64)
@@ -120,10 +120,10 @@ export function parseOptions (argv: string[]): Options | 'help' {
     peers,
     activePeers,
     rounds: int('rounds', pick(values.rounds, '3', '1'), 1, 20),
-    durationMs: seconds('duration', pick(values.duration, '4', '0.5'), 0.1, 300),
+    durationMs: seconds('duration', pick(values.duration, '3', '0.5'), 0.1, 300),
     maxMessages: values['max-messages'] === undefined ? undefined : int('max-messages', values['max-messages'], 1, 1e9),
     pacedRate: int('paced-rate', pick(values['paced-rate'], '2000', '500'), 0, 1e6),
-    pacedDurationMs: seconds('paced-duration', pick(values['paced-duration'], '4', '0.5'), 0.1, 300),
+    pacedDurationMs: seconds('paced-duration', pick(values['paced-duration'], '3', '0.5'), 0.1, 300),
     candidates: int('candidates', values.candidates, 0, 64),
     sdpBytes: int('sdp-bytes', values['sdp-bytes'], 500, 60_000),
     ackEvery: int('ack-every', values['ack-every'], 0, 1e6),
@@ -134,7 +134,7 @@ export function parseOptions (argv: string[]): Options | 'help' {
     warmUpMs: quick ? 300 : 1500,
     warmUpRooms: quick ? 2 : 5,
     idleCpuMs: quick ? 300 : 1000,
-    memory: quick ? { settleMs: 0, samples: 1 } : { settleMs: 300, samples: 5 },
+    memory: quick ? { settleMs: 0, samples: 1 } : { settleMs: 300, samples: 3 },
     gc: !values['no-gc'],
     json: !values['no-json'],
     out: values.out,

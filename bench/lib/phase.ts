@@ -70,6 +70,23 @@ export async function idleCpuPercent (server: CpuSource, ms: number): Promise<nu
   return Math.round(total(difference(server.cpuMs(), before)) / (performance.now() - t0) * 1000) / 10
 }
 
+/**
+ * Waits until the target's processes use less than `belowPercent` of a core over a 250 ms window, at
+ * most `maxMs`; returns how long it waited, or undefined if it gave up. After thousands of peers
+ * leave, a server may spend seconds on their departures (room notifications, Redis clean-up): a phase
+ * started before that ends would bill that work to the phase's messages.
+ */
+export async function waitForServerIdle (server: CpuSource, maxMs: number, belowPercent = 15): Promise<number | undefined> {
+  const t0 = performance.now()
+  while (performance.now() - t0 < maxMs) {
+    const before = total(server.cpuMs())
+    const w0 = performance.now()
+    await sleep(250)
+    if ((total(server.cpuMs()) - before) / (performance.now() - w0) * 100 < belowPercent) return Math.round(performance.now() - t0)
+  }
+  return undefined
+}
+
 function summarise (meter: Meter): LatencySummary {
   const h = meter.latency
   const ms = (us: number): number => Math.round(us) / 1000

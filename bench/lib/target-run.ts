@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import { closePeers, connectPairs, Meter, peerSpecs, peersOf, type BenchPair, type LoadOptions } from './load.js'
 import { heldBytes, settledMemory, type MemorySample } from './memory.js'
 import type { Options } from './options.js'
-import { idleCpuPercent, runPhase, type CpuSource, type PhaseResult } from './phase.js'
+import { idleCpuPercent, runPhase, waitForServerIdle, type CpuSource, type PhaseResult } from './phase.js'
 import { cpuTimeMs } from './proc.js'
 import { waitForQuiet } from './quiet.js'
 import { num } from './table.js'
@@ -88,6 +88,13 @@ async function undisturbed (opts: Options, phase: () => Promise<PhaseResult>): P
   return phase()
 }
 
+/** Lets the server finish what departures left it (at most 30 s), saying so when it does not. */
+async function settle (cpu: CpuSource): Promise<void> {
+  const waited = await waitForServerIdle(cpu, 30_000)
+  if (waited === undefined) log('   (the server was still busy 30 s after peers left; measuring anyway)')
+  else if (waited > 2000) log(`   (the server was busy for ${num(waited / 1000, 1)} s after peers left)`)
+}
+
 const perPeer = (before: number | undefined, after: number | undefined, peers: number): number | undefined =>
   before === undefined || after === undefined || peers === 0 ? undefined : Math.round((after - before) / peers)
 
@@ -110,6 +117,7 @@ export async function runTargetRound (target: Target, opts: Options, round: numb
     const warm = await connectPairs(target.driver, warmSpecs, meter, load, connect)
     await runPhase(warm, meter, cpu, { mode: 'closed-loop', durationMs: opts.warmUpMs, drainMs: 2000, messagesPerRound })
     await closePeers(peersOf(warm))
+    await settle(cpu)
     const memory0 = await settledMemory(services, opts.memory)
     log(`   0 connections: RSS ${mb(memory0.rss)} MB`)
 
@@ -149,7 +157,10 @@ export async function runTargetRound (target: Target, opts: Options, round: numb
     // Load, from the largest N down: close the peers above N, then run the phases over the active ones.
     for (const n of [...opts.peers].reverse()) {
       const extra = pairs.splice(n / 2)
-      if (extra.length > 0) await closePeers(peersOf(extra))
+      if (extra.length > 0) {
+        await closePeers(peersOf(extra))
+        await settle(cpu)
+      }
       const active = pairs.slice(0, opts.activePeers === 0 ? pairs.length : Math.min(pairs.length, opts.activePeers / 2))
       const { setup, memory } = idle.get(n) as { setup: SetupResult, memory: MemorySample }
       const before = extra.length > 0 ? await settledMemory(services, opts.memory) : memory
