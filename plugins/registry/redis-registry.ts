@@ -391,12 +391,13 @@ export class RedisRegistry implements RoomRegistry {
     return infos
   }
 
-  async deleteSession (peerId: string): Promise<string[]> {
+  async deleteSession (peerId: string, wherever = false): Promise<string[]> {
     const local = this.owned.get(peerId)
     try {
       return await this.op(async () => {
-        // Our own session is ended only while it is still ours: if it resumed elsewhere meanwhile, it lives on.
-        const ended = await this.script('swbEndSession', this.peerKeys(peerId), [local ? this.instanceId : ''])
+        // Ended only while it is still ours, unless asked for wherever it is: if it resumed elsewhere
+        // meanwhile (a grace timer here fired before the takeover notice was handled), it lives on.
+        const ended = await this.script('swbEndSession', this.peerKeys(peerId), [wherever ? '' : this.instanceId])
         this.forget(peerId)
         if (!ended || ended[0] === 0) return []
         const [, owner, tokenHash, previousTokenHash, rooms] = ended

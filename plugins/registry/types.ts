@@ -111,8 +111,12 @@ export interface RoomRegistry {
    * its successor, or the session ended). Whoever held the peer before is told through `takenOver`.
    */
   claimSession (peerId: string, newHash: string, presentedHash: string): Promise<Claim | undefined>
-  /** Forgets the session: leaves every room (returning them) and drops its buffer; both its token hashes read as 'ended'. */
-  deleteSession (peerId: string): Promise<string[]>
+  /**
+   * Forgets the session: leaves every room (returning them) and drops its buffer; both its token hashes
+   * read as 'ended'. Only a session this instance holds, unless `wherever` (a failed resume ends it
+   * wherever it lives): a late timer here must not end a session that has resumed elsewhere.
+   */
+  deleteSession (peerId: string, wherever?: boolean): Promise<string[]>
 
   /** Joins atomically: capacity and the peer's room count are checked and updated in one step. */
   join (room: string, member: PeerInfo, limits: { capacity: number, maxRoomsPerPeer: number }): Promise<JoinOutcome>

@@ -222,7 +222,7 @@ export class SignalingHub {
       // retire its socket if one is still open (it would otherwise live on with no session behind it).
       const live = this.connections.get(session.peerId)
       if (live) this.replace(live)
-      await this.expire(session.peerId, 'timeout')
+      await this.expire(session.peerId, 'timeout', true)
       return replay.reason === 'overflow'
         ? { ok: false, error: new SignalError(SignalCode.RESUME_OVERFLOW, 'Messages since lastSeq were dropped (replay buffer full)') }
         : { ok: false, error: new SignalError(SignalCode.RESUME_BAD_SEQ, `lastSeq ${resume.lastSeq} is ahead of the session (${session.seq})`) }
@@ -284,10 +284,10 @@ export class SignalingHub {
     this.graceTimers.delete(peerId)
   }
 
-  /** Ends a session: it leaves its rooms and the others are told. */
-  async expire (peerId: string, reason: 'left' | 'timeout'): Promise<void> {
+  /** Ends a session (held here, or `wherever` it is): it leaves its rooms and the others are told. */
+  async expire (peerId: string, reason: 'left' | 'timeout', wherever = false): Promise<void> {
     this.cancelGrace(peerId)
-    const rooms = await this.registry.deleteSession(peerId)
+    const rooms = await this.registry.deleteSession(peerId, wherever)
     this.observer.sessionEnded(peerId, reason)
     this.log.info({ peerId, reason, rooms: rooms.length }, 'session ended')
     for (const room of rooms) {
