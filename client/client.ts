@@ -39,8 +39,32 @@ export interface SwitchboardClientOptions {
    * again it drops the socket and resumes on a new one. Default: the welcome's heartbeatIntervalMs; 0 = off.
    */
   pingIntervalMs?: number
-  /** Send `ack` for processed messages this often, freeing the server's replay buffer (default 10000 ms; 0 = off). */
+  /**
+   * Acknowledgements free the server's replay buffer (it holds every message until acked, and a full
+   * buffer makes a later resume fail). The client sends `ack` with the last processed `seq` once
+   * `ackIntervalMs` have passed since the first message not yet acknowledged (default 1000 ms; 0 = no timer),
+   * or as soon as `ackEveryMessages` have been processed since the last ack, whichever comes first.
+   * Nothing is sent while nothing new arrived.
+   */
   ackIntervalMs?: number
+  /** See `ackIntervalMs`: ack after this many processed messages that carry a replayable `seq` (default 64; 0 = not by count). */
+  ackEveryMessages?: number
+  /**
+   * Schedules the ack timer (default: setTimeout/clearTimeout). For a fake clock in tests, or a host
+   * with its own timer loop; the other timers of the client are not affected.
+   */
+  ackTimer?: AckTimer
+}
+
+/** How the client schedules its ack timer: `set` returns a handle that `clear` cancels. */
+export interface AckTimer {
+  set (callback: () => void, ms: number): unknown
+  clear (handle: unknown): void
+}
+
+const globalAckTimer: AckTimer = {
+  set: (callback, ms) => setTimeout(callback, ms),
+  clear: (handle) => { clearTimeout(handle as ReturnType<typeof setTimeout>) }
 }
 
 export type ClientState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
@@ -94,10 +118,15 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>
 }
 
-const DEFAULTS = { maxQueuedMessages: 100, requestTimeoutMs: 15_000, connectTimeoutMs: 10_000, ackIntervalMs: 10_000 }
+const DEFAULTS = { maxQueuedMessages: 100, requestTimeoutMs: 15_000, connectTimeoutMs: 10_000, ackIntervalMs: 1000, ackEveryMessages: 64 }
 
 /** Auth codes a new token can cure (a token function is asked again); any other 4xx stops reconnecting. */
 const RENEWABLE_AUTH_CODES = new Set(['SWB_AUTH_TOKEN_EXPIRED', 'SWB_AUTH_TOKEN_NOT_YET_VALID'])
+
+function nonNegative (name: string, value: number): number {
+  if (!Number.isFinite(value) || value < 0) throw new RangeError(`${name}: a number >= 0`)
+  return value
+}
 
 function parseServerMessage (data: unknown): ServerMessage | undefined {
   if (typeof data !== 'string') return undefined
@@ -141,7 +170,11 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined
   private drainTimer: ReturnType<typeof setTimeout> | undefined
   private livenessTimer: ReturnType<typeof setInterval> | undefined
-  private ackTimer: ReturnType<typeof setInterval> | undefined
+  private readonly ackTimerFns: AckTimer
+  /** Armed by the first message not yet acknowledged; undefined while everything is acked. */
+  private ackTimer: { handle: unknown } | undefined
+  /** Messages processed (seq advanced) since the last ack. */
+  private unacked = 0
   /** Something arrived since the last liveness tick. */
   private heard = true
   private probing = false
@@ -169,9 +202,11 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
       maxQueuedMessages: options.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages,
       requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
-      ackIntervalMs: options.ackIntervalMs ?? DEFAULTS.ackIntervalMs,
+      ackIntervalMs: nonNegative('ackIntervalMs', options.ackIntervalMs ?? DEFAULTS.ackIntervalMs),
+      ackEveryMessages: nonNegative('ackEveryMessages', options.ackEveryMessages ?? DEFAULTS.ackEveryMessages),
       pingIntervalMs: options.pingIntervalMs
     }
+    this.ackTimerFns = options.ackTimer ?? globalAckTimer
   }
 
   get state (): ClientState { return this._state }
@@ -394,6 +429,7 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
       // A fresh session numbers its messages from its welcome's seq (0).
       this._lastSeq = welcome.seq
       this.ackedSeq = welcome.seq
+      this.unacked = 0
       this.refreshedFor = undefined
     }
     this.setState('open')
@@ -535,15 +571,15 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
     this.stopTimers()
     const pingEvery = this.options.pingIntervalMs ?? welcome.heartbeatIntervalMs
     if (pingEvery > 0) this.livenessTimer = setInterval(() => this.checkLiveness(), pingEvery)
-    if (this.options.ackIntervalMs > 0) this.ackTimer = setInterval(() => this.sendAck(), this.options.ackIntervalMs)
+    // Messages processed on the previous socket and not acknowledged yet get their ack on this one.
+    if (this._lastSeq > this.ackedSeq) this.armAckTimer()
   }
 
   private stopTimers (): void {
     clearInterval(this.livenessTimer)
-    clearInterval(this.ackTimer)
+    this.disarmAckTimer()
     clearTimeout(this.drainTimer)
     this.livenessTimer = undefined
-    this.ackTimer = undefined
     this.drainTimer = undefined
   }
 
@@ -565,10 +601,39 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
     this.dropAndResume('unresponsive')
   }
 
+  /** One more message processed: ack now when the count is reached, else make sure the timer runs. */
+  private countForAck (): void {
+    this.unacked += 1
+    const every = this.options.ackEveryMessages
+    if (every > 0 && this.unacked >= every) this.sendAck()
+    else this.armAckTimer()
+  }
+
+  private armAckTimer (): void {
+    if (this.ackTimer !== undefined || this.options.ackIntervalMs <= 0 || this._state !== 'open') return
+    const timer: { handle: unknown } = { handle: undefined }
+    timer.handle = this.ackTimerFns.set(() => {
+      if (this.ackTimer !== timer) return
+      this.ackTimer = undefined
+      this.sendAck()
+    }, this.options.ackIntervalMs)
+    this.ackTimer = timer
+  }
+
+  private disarmAckTimer (): void {
+    if (this.ackTimer === undefined) return
+    this.ackTimerFns.clear(this.ackTimer.handle)
+    this.ackTimer = undefined
+  }
+
+  /** Acknowledges everything processed so far; nothing is sent when nothing new arrived since the last ack. */
   private sendAck (): void {
+    this.disarmAckTimer()
     if (this._lastSeq <= this.ackedSeq || this._state !== 'open') return
+    // Only a written ack counts: one lost with its socket is sent again (by the timer) on the next one.
+    if (!this.write({ type: 'ack', seq: this._lastSeq })) return
     this.ackedSeq = this._lastSeq
-    this.write({ type: 'ack', seq: this._lastSeq })
+    this.unacked = 0
   }
 
   /** token-expiring: with a token function, fetch a new token and send `refresh` (once per expiry). */
@@ -589,7 +654,8 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
 
   private onServerMessage (message: ServerMessage): void {
     this.heard = true
-    if (REPLAYED_TYPES.has(message.type)) {
+    const advanced = REPLAYED_TYPES.has(message.type)
+    if (advanced) {
       // Replays may repeat what was already processed: seq tells.
       if (message.seq <= this._lastSeq) return
       this._lastSeq = message.seq
@@ -616,6 +682,8 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
         break
     }
     this.emit(message.type, message as never)
+    // Acked once the listeners ran: `ack` means processed, not just received.
+    if (advanced) this.countForAck()
   }
 
   private settle (id: string, outcome: ServerMessage | SwitchboardError): void {
@@ -641,9 +709,11 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
   }
 
   /** Writes to the live socket. Only for messages that make sense on this connection alone. */
-  private write (message: ClientMessage): void {
+  private write (message: ClientMessage): boolean {
     const socket = this.socket
-    if (socket !== undefined && socket.readyState === SOCKET_OPEN) socket.send(JSON.stringify(message))
+    if (socket === undefined || socket.readyState !== SOCKET_OPEN) return false
+    socket.send(JSON.stringify(message))
+    return true
   }
 
   /** Sends now when connected, else queues (bounded) for after the next resume. */

@@ -12,6 +12,7 @@
  */
 export {
   SwitchboardClient,
+  type AckTimer,
   type ClientState,
   type CloseEvent,
   type DroppedEvent,

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { SwitchboardClient, SwitchboardError, type ServerMessageOf } from '../../client/index.js'
 import { signTestToken } from '../helpers/tokens.js'
-import { connectedClient, makeClient, startServer } from './helpers.js'
+import { connectedClient, makeClient, startServer, withoutGlobalWebSocket } from './helpers.js'
 
 t.test('two clients join a room and relay offer, answer, candidates and app messages', async (t) => {
   const { base } = await startServer(t)
@@ -114,9 +114,26 @@ t.test('a refused upgrade rejects connect() with the reason from the preflight r
 
 t.test('without a WebSocket implementation connect() says how to provide one; HTTP calls still work', async (t) => {
   const { base } = await startServer(t)
-  t.equal((globalThis as { WebSocket?: unknown }).WebSocket, undefined, 'Node 20 has no global WebSocket')
-  const client = new SwitchboardClient({ url: base, token: await signTestToken({ sub: 'http-only' }) })
+  const token = await signTestToken({ sub: 'http-only' })
+  const globalBefore = (globalThis as { WebSocket?: unknown }).WebSocket
+  // Node 22+ has a global WebSocket: take it away while the client looks for one (in its constructor), as in Node 20.
+  const client = withoutGlobalWebSocket(() => new SwitchboardClient({ url: base, token }))
+  t.teardown(() => client.close())
+  t.equal((globalThis as { WebSocket?: unknown }).WebSocket, globalBefore, 'the global (if any) is back')
   await t.rejects(client.connect(), { name: 'TypeError', message: /pass \{ WebSocket \}/ })
   t.equal(client.state, 'idle')
   t.match(await client.preflight(), { ok: true, userId: 'http-only' })
+})
+
+t.test('with a global WebSocket (Node 22+) the client needs no WebSocket option', {
+  skip: (globalThis as { WebSocket?: unknown }).WebSocket === undefined ? 'no global WebSocket in this Node (20)' : false
+}, async (t) => {
+  const { base } = await startServer(t)
+  const client = new SwitchboardClient({ url: base, token: await signTestToken({ sub: 'global-ws' }) })
+  t.teardown(() => client.close())
+  t.match(await client.connect(), { type: 'welcome', userId: 'global-ws', resumed: false })
+  t.match(await client.join('r'), { type: 'joined', room: 'r' })
+  t.ok(await client.ping() >= 0)
+  await client.close()
+  t.equal(client.state, 'closed')
 })

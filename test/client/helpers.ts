@@ -1,6 +1,6 @@
 import { WebSocket } from 'ws'
 import type { FastifyInstance } from 'fastify'
-import { SwitchboardClient, type SwitchboardClientOptions } from '../../client/index.js'
+import { SwitchboardClient, type AckTimer, type SwitchboardClientOptions } from '../../client/index.js'
 import type { Config } from '../../src/config.js'
 import { build, listen } from '../helpers/build.js'
 import { signTestToken } from '../helpers/tokens.js'
@@ -48,5 +48,67 @@ export async function until (check: () => boolean, timeoutMs = 3000, what = 'con
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+}
+
+/**
+ * A fake clock for the client's `ackTimer` option: nothing fires until advance(), so a test can show
+ * that no ack is due yet without sleeping, and make the timer fire exactly when it wants.
+ */
+export class FakeClock implements AckTimer {
+  now = 0
+  private nextId = 0
+  private readonly timers = new Map<number, { at: number, callback: () => void }>()
+
+  set (callback: () => void, ms: number): number {
+    this.nextId += 1
+    this.timers.set(this.nextId, { at: this.now + ms, callback })
+    return this.nextId
+  }
+
+  clear (handle: unknown): void {
+    this.timers.delete(handle as number)
+  }
+
+  /** Timers waiting to fire. */
+  get pending (): number { return this.timers.size }
+
+  /** Moves time on by `ms`, running every timer that falls due, in order. */
+  advance (ms: number): void {
+    const target = this.now + ms
+    for (;;) {
+      let due: [number, { at: number, callback: () => void }] | undefined
+      for (const entry of this.timers) if (entry[1].at <= target && (due === undefined || entry[1].at < due[1].at)) due = entry
+      if (due === undefined) break
+      this.timers.delete(due[0])
+      this.now = due[1].at
+      due[1].callback()
+    }
+    this.now = target
+  }
+}
+
+/** Every `ack` the server's registry applies, in order (recorded when the server handles it). */
+export function recordAcks (app: FastifyInstance): Array<{ peerId: string, seq: number }> {
+  const acks: Array<{ peerId: string, seq: number }> = []
+  const registry = app.registry
+  const ack = registry.ack.bind(registry)
+  registry.ack = (peerId, seq) => {
+    acks.push({ peerId, seq })
+    return ack(peerId, seq)
+  }
+  return acks
+}
+
+/** Runs `fn` with no globalThis.WebSocket, as in Node 20, and puts the global back (whatever `fn` does). */
+export function withoutGlobalWebSocket<T> (fn: () => T): T {
+  const descriptor = Object.getOwnPropertyDescriptor(globalThis, 'WebSocket')
+  if (descriptor === undefined) return fn()
+  Reflect.deleteProperty(globalThis, 'WebSocket')
+  if ('WebSocket' in globalThis) throw new Error('globalThis.WebSocket cannot be removed')
+  try {
+    return fn()
+  } finally {
+    Object.defineProperty(globalThis, 'WebSocket', descriptor)
   }
 }
