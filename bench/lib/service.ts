@@ -108,7 +108,12 @@ export async function startService (opts: StartOptions): Promise<ServiceProcess>
   // tsx passes node flags placed before the script to the Node process that runs it.
   const [bin, args] = 'bin' in opts.run
     ? [opts.run.bin, opts.run.args]
-    : [TSX, [...(inspectorPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectorPort}`]), opts.run.script]]
+    : [TSX, [
+        ...(inspectorPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectorPort}`]),
+        // BENCH_CPU_PROF_DIR=<dir>: every server writes a V8 CPU profile there when it exits (open it in Chrome DevTools).
+        ...(process.env.BENCH_CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]),
+        opts.run.script
+      ]]
   const child: ChildProcess = spawn(bin, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...opts.env },

@@ -92,11 +92,10 @@ export class Connection {
   private pendingBytes = 0
   /** Reading is paused because too much is pending. */
   private throttled = false
-  private warnTimer: NodeJS.Timeout | undefined
-  private expiryTimer: NodeJS.Timeout | undefined
+  /** One timer for the token: first the expiry warning, then the expiry itself. */
+  private tokenTimer: NodeJS.Timeout | undefined
   /** While a resume replays its backlog, live deliveries wait here so order is kept. */
   private held: Array<{ json: string, seq: number }> | undefined = []
-  private logger: FastifyBaseLogger | undefined
 
   readonly sink: Sink = {
     push: (json, seq) => {
@@ -112,7 +111,10 @@ export class Connection {
     /** The claim this socket holds the peer under (0 for a new session); the highest one is live. */
     readonly epoch: number,
     private readonly host: ConnectionHost,
-    private readonly parentLog: FastifyBaseLogger
+    /** The hub's logger: no logger is kept per connection (a pino child costs memory for every idle socket). */
+    private readonly parentLog: FastifyBaseLogger,
+    /** The upgrade request's id, to correlate this connection's lines with the request log. */
+    private readonly reqId: string
   ) {
     const s = host.settings
     this.bucket = new TokenBucket(s.messagesPerSecond, s.messageBurst)
@@ -121,9 +123,9 @@ export class Connection {
     this.armTokenTimers()
   }
 
-  /** Made on first use: most connections never log after their first line, and a child logger is not free. */
+  /** A logger carrying this connection's ids, made when a line is written (a few per connection) and not kept. */
   get log (): FastifyBaseLogger {
-    return (this.logger ??= this.parentLog.child({ peerId: this.peerId }))
+    return this.parentLog.child({ reqId: this.reqId, peerId: this.peerId })
   }
 
   get userId (): string { return this.identity.sub }
@@ -377,27 +379,33 @@ export class Connection {
     this.sendTransient({ type: 'refreshed', tokenExpiresAt: this.tokenExpiresAtMs })
   }
 
-  /** Warns before the token lapses, and closes with 4001 when it does (the session stays resumable). */
+  /**
+   * Warns before the token lapses, and closes with 4001 when it does (the session stays resumable). One
+   * timer per connection: the warning first (at once if already inside the window, but after the
+   * welcome), then the expiry.
+   */
   private armTokenTimers (): void {
-    clearTimeout(this.warnTimer)
-    clearTimeout(this.expiryTimer)
-    const untilExpiry = this.tokenExpiresAtMs - Date.now()
-    const untilWarning = untilExpiry - this.host.settings.tokenExpiryWarningMs
-    this.warnTimer = setTimeout(() => {
+    clearTimeout(this.tokenTimer)
+    const untilWarning = this.tokenExpiresAtMs - Date.now() - this.host.settings.tokenExpiryWarningMs
+    this.tokenTimer = setTimeout(() => {
       this.sendTransient({ type: 'token-expiring', tokenExpiresAt: this.tokenExpiresAtMs })
+      this.armExpiry()
     }, Math.min(Math.max(untilWarning, 0), MAX_TIMER_MS))
-    this.expiryTimer = setTimeout(() => {
-      if (Date.now() < this.tokenExpiresAtMs) this.armTokenTimers()
+    this.tokenTimer.unref()
+  }
+
+  private armExpiry (): void {
+    const untilExpiry = this.tokenExpiresAtMs - Date.now()
+    this.tokenTimer = setTimeout(() => {
+      if (Date.now() < this.tokenExpiresAtMs) this.armExpiry()
       else this.close(CloseCode.TOKEN_EXPIRED, 'token expired')
     }, Math.min(Math.max(untilExpiry, 0), MAX_TIMER_MS))
-    this.warnTimer.unref()
-    this.expiryTimer.unref()
+    this.tokenTimer.unref()
   }
 
   /** Called once the socket is closed: stop timers; the hub decides what happens to the session. */
   dispose (): void {
     this.closed = true
-    clearTimeout(this.warnTimer)
-    clearTimeout(this.expiryTimer)
+    clearTimeout(this.tokenTimer)
   }
 }

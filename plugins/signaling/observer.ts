@@ -27,7 +27,7 @@ export interface SignalingObserver {
   callQuality (report: ClientMessageOf<'stats'>): void
 }
 
-/** Label children of the hot-path metrics, made once per label set: no label object per message. */
+/** Children of the hot-path metrics, looked up by label values without building a key or label object. */
 function labelCache<T> (make: (type: string, outcome: string) => T): (type: string, outcome: string) => T {
   const byType = new Map<string, Map<string, T>>()
   return (type, outcome) => {
@@ -40,8 +40,8 @@ function labelCache<T> (make: (type: string, outcome: string) => T): (type: stri
 }
 
 export function createObserver (metrics: Metrics, audit: Audit): SignalingObserver {
-  const messages = labelCache((type, outcome) => metrics.messagesTotal.labels(type, outcome))
-  const latency = labelCache((type) => metrics.relayLatency.labels(type))
+  const messages = labelCache((type, outcome) => metrics.messagesTotal.child(type, outcome))
+  const latency = labelCache((type) => metrics.relayLatency.child(type))
   return {
     connected (who, resumed) {
       metrics.wsConnectionsTotal.inc({ resumed: String(resumed) })
@@ -62,10 +62,10 @@ export function createObserver (metrics: Metrics, audit: Audit): SignalingObserv
       audit('session.end', { peerId, reason })
     },
     delivered (type, outcome) {
-      messages(type, outcome).inc()
+      messages(type, outcome).value++
     },
     relayed (type, outcome, seconds) {
-      messages(type, outcome).inc()
+      messages(type, outcome).value++
       latency(type, '').observe(seconds)
     },
     refused (who, code) {

@@ -1,4 +1,7 @@
 import fp from 'fastify-plugin'
+import type { Socket } from 'node:net'
+import type { ServerResponse } from 'node:http'
+import type { WebSocket } from 'ws'
 import websocket from '@fastify/websocket'
 import createError from '@fastify/error'
 import { Type } from '@sinclair/typebox'
@@ -53,6 +56,11 @@ export interface SignalingRoutesOptions { hub: SignalingHub }
  */
 export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
   const config = app.config
+  const log = app.log.child({ component: 'signaling' })
+  function onSocketError (this: WebSocket, err: Error): void {
+    log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'websocket error')
+    this.terminate()
+  }
   await app.register(websocket, {
     options: {
       // Twice the message limit: between the two, a message gets an `error`; beyond, ws closes with 1009.
@@ -91,6 +99,15 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
       throw new UpgradeRequiredError()
     },
     wsHandler: (socket, request) => {
+      // @fastify/websocket's error listener closes over the request and reply (and through them the
+      // upgrade's IncomingMessage, headers and all) for the socket's whole life: kilobytes per idle
+      // connection. Swap it for one that holds nothing.
+      socket.removeAllListeners('error')
+      socket.on('error', onSocketError)
+      // Likewise the TCP socket still points at the upgrade's ServerResponse (and through its listeners
+      // at the request, the reply and the request logger): nothing will be written to it, let it go.
+      const tcp = request.raw.socket as Socket & { _httpMessage?: ServerResponse | null }
+      tcp._httpMessage?.detachSocket(tcp)
       const identity = request.identity
       if (!identity) {
         socket.close(CloseCode.POLICY, 'unauthenticated')
@@ -103,7 +120,7 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
         socket.close(CloseCode.POLICY, 'lastSeq must be a non-negative integer given with resume')
         return
       }
-      hub.accept(socket, identity, resume, request.log).catch((err: unknown) => {
+      hub.accept(socket, identity, resume, request.id).catch((err: unknown) => {
         if (err instanceof RegistryUnavailableError) {
           // Redis is away: say so with a stable code and 1013 (try again later) so the client retries.
           request.log.warn({ code: err.code }, 'signaling connection refused: registry unavailable')
