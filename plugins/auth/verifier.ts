@@ -5,6 +5,7 @@ import { authError, isAuthError, type AuthError, type AuthReason } from './error
 import { identityFromClaims, validClaims } from './claims.js'
 import { createHmacSignatureCheck } from './hmac-jws.js'
 import type { KeySetup } from './keys.js'
+import { TokenCache } from './token-cache.js'
 import type { Identity } from './types.js'
 
 /** Longer than any sane JWT (IdP tokens are 1–2 KiB); bounds the work an attacker can make us do. */
@@ -19,6 +20,8 @@ export interface VerifierOptions {
   audience?: string[]
   clockToleranceSeconds: number
   log: FastifyBaseLogger
+  /** The clock of the verification cache (tests inject one). */
+  now?: () => number
 }
 
 /**
@@ -125,9 +128,14 @@ export function createVerifier (opts: VerifierOptions): (token: string) => Promi
   if (opts.audience !== undefined && opts.audience.length > 0) options.audience = opts.audience
 
   const check = tokenChecker(keys, options)
+  // Only where the key can never change while running (a shared secret): with JWKS, whether a key still
+  // counts is the key set's decision (rotation, withdrawal, outages), made per verification.
+  const cache = keys.mode === 'secret' || keys.mode === 'development' ? new TokenCache(opts.clockToleranceSeconds, opts.now) : undefined
 
   return async function verify (token: string): Promise<Identity> {
     if (typeof token !== 'string' || token.length === 0) throw authError('TOKEN_MISSING')
+    const cached = cache?.get(token)
+    if (cached !== undefined) return cached
     if (token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw authError('MALFORMED_TOKEN')
 
     // Decide on the algorithm before touching any key: `none`, HS256-with-a-public-key and anything
@@ -158,6 +166,8 @@ export function createVerifier (opts: VerifierOptions): (token: string) => Promi
     }
 
     if (!validClaims(payload)) throw withVerifiedSub(authError('CLAIMS_INVALID'), payload)
-    return identityFromClaims(payload)
+    const identity = identityFromClaims(payload)
+    cache?.set(token, identity)
+    return identity
   }
 }
