@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Config } from '../../src/config.js'
 import type { Auth, Identity } from '../auth/types.js'
-import type { DeliveryOutcome, RelayOutcome, RoomRegistry } from '../registry/types.js'
+import type { DeliveryOutcome, RoomRegistry } from '../registry/types.js'
 import { Connection, PENDING_MIN_BYTES, type ConnectionHost, type ConnectionSettings } from './connection.js'
 import { SignalCode, SignalError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
@@ -342,11 +342,6 @@ export class SignalingHub {
     const members = await this.registry.members(room)
     if (!members.some((m) => m.peerId === from)) throw new SignalError(SignalCode.NOT_IN_ROOM, `You are not in room "${room}"`)
     await this.deliverAll(members, 'message', body, from)
-  }
-
-  /** Relays straight through the registry (used by tests and tools; connections call it through their host). */
-  relay (from: string, room: string, to: string, body: string): RelayOutcome | Promise<RelayOutcome> {
-    return this.registry.relay(room, from, to, body)
   }
 
   /**
