@@ -4,6 +4,9 @@ import type { OwnedPeer, RedisRegistry } from './redis-registry.js'
 
 /** Sessions written back to Redis (or refreshed) at a time: a bounded burst of commands. */
 const RESTORE_BATCH = 500
+/** TTL refreshes are sent this many at a time, with a pause between: spread out, not one spike. */
+const TOUCH_BATCH = 200
+const TOUCH_PAUSE_MS = 10
 /** Retry of a failed re-registration while Redis is reachable again but not yet cooperating. */
 const RESYNC_RETRY_MS = 500
 
@@ -178,7 +181,14 @@ export class RedisRecovery {
     }
     for (const room of rooms) work.push(async () => r.client.pexpire(r.keys.room(room), r.stateTtlMs))
     for (const userId of r.connectionCounts.keys()) work.push(async () => r.client.pexpire(r.keys.connections(encodeUserId(userId)), r.stateTtlMs))
-    for (let i = 0; i < work.length; i += RESTORE_BATCH) await Promise.all(work.slice(i, i + RESTORE_BATCH).map(async (w) => w()))
+    // With 10,000 peers this is some 40,000 commands: sent all at once they would queue every relay
+    // behind them for a while (a latency spike every refresh). Small batches with pauses in between
+    // take a few seconds of the refresh interval (a quarter of the TTL) instead.
+    for (let i = 0; i < work.length; i += TOUCH_BATCH) {
+      if (i > 0) await new Promise((resolve) => setTimeout(resolve, TOUCH_PAUSE_MS).unref())
+      if (!r.ready) return
+      await Promise.all(work.slice(i, i + TOUCH_BATCH).map(async (w) => w()))
+    }
   }
 }
 

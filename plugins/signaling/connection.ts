@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { Logger } from 'pino'
 import type { WebSocket } from 'ws'
 import type { Identity } from '../auth/types.js'
 import { grantFor } from '../auth/claims.js'
@@ -80,6 +81,8 @@ export class Connection {
   seq = 0
   /** Answered the last heartbeat ping. */
   alive = true
+  /** Set by the heartbeat. */
+  heartbeatSlot = 0
   closed = false
   private readonly bucket: TokenBucket
   private refusedInARow = 0
@@ -123,9 +126,15 @@ export class Connection {
     this.armTokenTimers()
   }
 
-  /** A logger carrying this connection's ids, made when a line is written (a few per connection) and not kept. */
+  /** A logger carrying this connection's ids, made when a warning or error is written and not kept. */
   get log (): FastifyBaseLogger {
     return this.parentLog.child({ reqId: this.reqId, peerId: this.peerId })
+  }
+
+  /** An info line with this connection's ids; nothing at all is built when info is off. */
+  info (fields: Record<string, unknown>, message: string): void {
+    if (!(this.parentLog as unknown as Logger).isLevelEnabled('info')) return
+    this.parentLog.info({ reqId: this.reqId, peerId: this.peerId, ...fields }, message)
   }
 
   get userId (): string { return this.identity.sub }
@@ -160,7 +169,7 @@ export class Connection {
   /** Closes the socket. `force` also tears down the TCP connection, for peers that stopped reading. */
   close (code: number, reason: string, force = false): void {
     if (this.closed) return
-    this.log.info({ code, reason }, 'closing connection')
+    this.info({ code, reason }, 'closing connection')
     try {
       this.socket.close(code, reason)
     } catch {
@@ -375,7 +384,7 @@ export class Connection {
     if (identity.sub !== this.identity.sub) throw new SignalError(SignalCode.REFRESH_REJECTED, 'Refresh token is for another user')
     this.identity = identity
     this.armTokenTimers()
-    this.log.info('token refreshed')
+    this.info({}, 'token refreshed')
     this.sendTransient({ type: 'refreshed', tokenExpiresAt: this.tokenExpiresAtMs })
   }
 

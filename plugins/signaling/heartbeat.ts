@@ -2,6 +2,8 @@
 export interface Beating {
   /** Answered the last ping (set again by the socket's pong). */
   alive: boolean
+  /** Which slot the heartbeat put it in (kept on the connection: no map entry per socket). */
+  heartbeatSlot: number
   readonly socket: { ping (): void }
 }
 
@@ -15,7 +17,6 @@ const SLOTS = 16
  */
 export class Heartbeat<C extends Beating = Beating> {
   private readonly slots: Array<Set<C>> = Array.from({ length: SLOTS }, () => new Set<C>())
-  private readonly slotOf = new Map<C, Set<C>>()
   private next = 0
   private added = 0
   private readonly timer: NodeJS.Timeout
@@ -27,14 +28,12 @@ export class Heartbeat<C extends Beating = Beating> {
 
   /** Round-robin over the slots, so they stay the same size as connections come and go. */
   add (conn: C): void {
-    const slot = this.slots[this.added++ % SLOTS] as Set<C>
-    slot.add(conn)
-    this.slotOf.set(conn, slot)
+    conn.heartbeatSlot = this.added++ % SLOTS
+    this.slots[conn.heartbeatSlot]?.add(conn)
   }
 
   remove (conn: C): void {
-    this.slotOf.get(conn)?.delete(conn)
-    this.slotOf.delete(conn)
+    this.slots[conn.heartbeatSlot]?.delete(conn)
   }
 
   stop (): void {

@@ -75,7 +75,7 @@ export class SignalingHub {
       verify: async (token) => auth.verify(token)
     }
     this.heartbeat = new Heartbeat<Connection>(config.WS_HEARTBEAT_INTERVAL_MS, (conn) => {
-      conn.log.info('heartbeat timeout')
+      conn.info({}, 'heartbeat timeout')
       observer.heartbeatTimeout()
       conn.socket.terminate()
     })
@@ -185,7 +185,7 @@ export class SignalingHub {
     // rather than left to be cut off at the deadline.
     if (this.draining) live.sendTransient(this.reconnectMessage())
     this.observer.connected(live.who, resumed)
-    live.log.info({ userId: identity.sub, resumed, replayed: replayed.length, resumeError: resumeError?.code }, resumed ? 'peer resumed' : 'peer connected')
+    live.info({ userId: identity.sub, resumed, replayed: replayed.length, resumeError: resumeError?.code }, resumed ? 'peer resumed' : 'peer connected')
     socket.resume()
     if (closedEarly !== undefined) await this.onClose(live, closedEarly)
   }
@@ -258,7 +258,7 @@ export class SignalingHub {
     this.observer.disconnected(conn.who, code)
     if (conn.closed) return // already replaced by a resumed connection
     this.drop(conn, true)
-    conn.log.info({ code }, 'connection closed')
+    conn.info({ code }, 'connection closed')
     if (this.closing) return
     // 1000 is the client saying goodbye; anything else is a drop that may be resumed.
     if (code === NORMAL_CLOSURE) {
@@ -322,7 +322,7 @@ export class SignalingHub {
     }
     await this.deliver(conn.peerId, { type: 'joined', room, ...(role !== undefined && { role }), peers: outcome.peers })
     if (outcome.alreadyJoined) return
-    conn.log.info({ room }, 'joined room')
+    conn.info({ room }, 'joined room')
     this.observer.joined(conn.who, room, role)
     await this.deliverAll(outcome.peers, 'peer-joined', JSON.stringify({ type: 'peer-joined', room, peer: member } satisfies OutgoingMessage))
   }
