@@ -28,8 +28,14 @@ export function clientErrorHandler (this: FastifyInstance, err: NodeJS.ErrnoExce
   this.log.debug({ code: problem.code, status: problem.status, requestId: problem.requestId }, 'client error')
   if (socket.writable) {
     const body = JSON.stringify(problem)
-    socket.write(`HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+    socket.end(`HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+    // Read and drop what the client is still sending (the rest of a 100 KB header, say): a socket closed
+    // with unread data is reset by the kernel, and the client can lose this answer (seen on Node 24).
+    socket.on('data', () => {})
+    socket.resume()
+    setTimeout(() => socket.destroy(), 1000).unref()
+    return
   }
   socket.destroy(err)
 }
