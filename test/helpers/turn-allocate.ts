@@ -3,12 +3,13 @@ import { createHash, createHmac, randomBytes } from 'node:crypto'
 
 /**
  * A minimal STUN/TURN client over UDP (RFC 8489/8656), enough to prove that a credential really
- * allocates a relay on coturn and to tell a 401 from a timeout. Long-term credentials only.
+ * allocates a relay on coturn and to tell a 401 from a timeout. Long-term credentials only. The
+ * codec (encode, decode, attributes) is exported for the TLS client in turnserver.ts.
  */
 
 const MAGIC_COOKIE = 0x2112a442
-const METHOD = { BINDING: 0x0001, ALLOCATE: 0x0003, REFRESH: 0x0004 } as const
-const ATTR = {
+export const METHOD = { BINDING: 0x0001, ALLOCATE: 0x0003, REFRESH: 0x0004 } as const
+export const ATTR = {
   USERNAME: 0x0006,
   MESSAGE_INTEGRITY: 0x0008,
   ERROR_CODE: 0x0009,
@@ -19,14 +20,14 @@ const ATTR = {
   REQUESTED_TRANSPORT: 0x0019,
   XOR_MAPPED_ADDRESS: 0x0020
 } as const
-const UDP_PROTOCOL = 17
+export const UDP_PROTOCOL = 17
 
-interface StunMessage {
+export interface StunMessage {
   cls: 'request' | 'indication' | 'success' | 'error'
   attrs: Map<number, Buffer>
 }
 
-function attribute (type: number, value: Buffer): Buffer {
+export function attribute (type: number, value: Buffer): Buffer {
   const padded = Buffer.alloc(4 + value.length + ((4 - (value.length % 4)) % 4))
   padded.writeUInt16BE(type, 0)
   padded.writeUInt16BE(value.length, 2)
@@ -34,13 +35,13 @@ function attribute (type: number, value: Buffer): Buffer {
   return padded
 }
 
-function u32 (n: number): Buffer {
+export function u32 (n: number): Buffer {
   const b = Buffer.alloc(4)
   b.writeUInt32BE(n >>> 0)
   return b
 }
 
-function encode (method: number, attrs: Buffer[], key?: Buffer): { message: Buffer, transactionId: Buffer } {
+export function encode (method: number, attrs: Buffer[], key?: Buffer): { message: Buffer, transactionId: Buffer } {
   const transactionId = randomBytes(12)
   const header = Buffer.alloc(20)
   header.writeUInt16BE(method, 0)
@@ -57,7 +58,7 @@ function encode (method: number, attrs: Buffer[], key?: Buffer): { message: Buff
   return { message: Buffer.concat([header, body]), transactionId }
 }
 
-function decode (buf: Buffer): StunMessage | undefined {
+export function decode (buf: Buffer): StunMessage | undefined {
   if (buf.length < 20 || buf.readUInt32BE(4) !== MAGIC_COOKIE) return undefined
   const type = buf.readUInt16BE(0)
   const length = buf.readUInt16BE(2)
@@ -73,13 +74,13 @@ function decode (buf: Buffer): StunMessage | undefined {
   return { cls, attrs }
 }
 
-function errorOf (message: StunMessage): { code: number, reason: string } | undefined {
+export function errorOf (message: StunMessage): { code: number, reason: string } | undefined {
   const e = message.attrs.get(ATTR.ERROR_CODE)
   if (e === undefined || e.length < 4) return undefined
   return { code: (e[2]! & 7) * 100 + e[3]!, reason: e.subarray(4).toString('utf8') }
 }
 
-function xorAddress (value: Buffer | undefined): string | undefined {
+export function xorAddress (value: Buffer | undefined): string | undefined {
   if (value === undefined || value.length < 8 || value[1] !== 0x01) return undefined // IPv4 only
   const port = value.readUInt16BE(2) ^ (MAGIC_COOKIE >>> 16)
   const ip = (value.readUInt32BE(4) ^ MAGIC_COOKIE) >>> 0

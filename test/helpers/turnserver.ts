@@ -2,10 +2,10 @@ import { execFile, spawn } from 'node:child_process'
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, join } from 'node:path'
-import { createHash, createHmac, randomBytes, randomInt, X509Certificate } from 'node:crypto'
+import { createHash, randomBytes, randomInt, X509Certificate } from 'node:crypto'
 import tls from 'node:tls'
 import { promisify } from 'node:util'
-import { stunBinding, turnRealm, type AllocateResult } from './turn-allocate.js'
+import { ATTR, METHOD, UDP_PROTOCOL, attribute, decode, encode, errorOf, u32, xorAddress, stunBinding, turnRealm, type AllocateResult, type StunMessage } from './turn-allocate.js'
 import { exited, tcpPortFree, udpPortFree } from './processes.js'
 
 /**
@@ -260,76 +260,29 @@ export async function turnAllocateTls (host: string, port: number, username: str
   try {
     await Promise.race([new Promise((resolve) => socket.once('secureConnect', resolve)), closed])
     const info = { protocol: socket.getProtocol(), authorized: socket.authorized, fingerprint256: socket.getPeerCertificate().fingerprint256 }
-    const transport = stunAttribute(0x0019, Buffer.from([17, 0, 0, 0])) // REQUESTED-TRANSPORT: UDP relay
-    const challenge = await exchange(stunMessage(0x0003, [transport]))
-    if (challenge === undefined) return { ok: false, code: 0, reason: 'timeout', tls: info }
-    const first = stunAttributes(challenge)
-    const realm = first.get(0x0014)?.toString('utf8')
-    const nonce = first.get(0x0015)
-    if (realm === undefined || nonce === undefined) return { ok: false, code: stunErrorCode(first), reason: 'no 401 challenge with REALM and NONCE', tls: info }
-    const key = createHash('md5').update(`${username}:${realm}:${password}`, 'utf8').digest()
-    const auth = [stunAttribute(0x0006, Buffer.from(username, 'utf8')), stunAttribute(0x0014, Buffer.from(realm, 'utf8')), stunAttribute(0x0015, nonce)]
-    const answer = await exchange(stunMessage(0x0003, [transport, ...auth], key))
-    if (answer === undefined) return { ok: false, code: 0, reason: 'timeout', realm, tls: info }
-    const attrs = stunAttributes(answer)
-    if ((answer.readUInt16BE(0) & 0x0110) !== 0x0100) {
-      const error = attrs.get(0x0009)
-      return { ok: false, code: stunErrorCode(attrs), reason: error?.subarray(4).toString('utf8') ?? 'unexpected answer', realm, tls: info }
+    const transport = attribute(ATTR.REQUESTED_TRANSPORT, Buffer.from([UDP_PROTOCOL, 0, 0, 0]))
+    const request = async (method: number, attrs: Buffer[], key?: Buffer): Promise<StunMessage | undefined> => {
+      const answer = await exchange(encode(method, attrs, key).message)
+      return answer === undefined ? undefined : decode(answer)
     }
-    const relayed = xorMappedIPv4(attrs.get(0x0016)) ?? 'unknown'
+    const challenge = await request(METHOD.ALLOCATE, [transport])
+    if (challenge === undefined) return { ok: false, code: 0, reason: 'timeout', tls: info }
+    const realm = challenge.attrs.get(ATTR.REALM)?.toString('utf8')
+    const nonce = challenge.attrs.get(ATTR.NONCE)
+    if (realm === undefined || nonce === undefined) return { ok: false, code: errorOf(challenge)?.code ?? 0, reason: 'no 401 challenge with REALM and NONCE', tls: info }
+    const key = createHash('md5').update(`${username}:${realm}:${password}`, 'utf8').digest()
+    const auth = [attribute(ATTR.USERNAME, Buffer.from(username, 'utf8')), attribute(ATTR.REALM, Buffer.from(realm, 'utf8')), attribute(ATTR.NONCE, nonce)]
+    const answer = await request(METHOD.ALLOCATE, [transport, ...auth], key)
+    if (answer === undefined) return { ok: false, code: 0, reason: 'timeout', realm, tls: info }
+    if (answer.cls !== 'success') {
+      const error = errorOf(answer)
+      return { ok: false, code: error?.code ?? 0, reason: error?.reason ?? 'unexpected answer', realm, tls: info }
+    }
+    const relayed = xorAddress(answer.attrs.get(ATTR.XOR_RELAYED_ADDRESS)) ?? 'unknown'
     // Release the relay at once (Refresh with LIFETIME 0).
-    await exchange(stunMessage(0x0004, [stunAttribute(0x000d, Buffer.alloc(4)), ...auth], key))
+    await request(METHOD.REFRESH, [attribute(ATTR.LIFETIME, u32(0)), ...auth], key)
     return { ok: true, relayed, realm, tls: info }
   } finally {
     socket.destroy()
   }
-}
-
-// STUN framing for turnAllocateTls (RFC 8489): header, TLV attributes padded to 4 bytes, and
-// MESSAGE-INTEGRITY (HMAC-SHA1 over the message with the length already counting it).
-const MAGIC_COOKIE = 0x2112a442
-
-function stunAttribute (type: number, value: Buffer): Buffer {
-  const out = Buffer.alloc(4 + value.length + ((4 - (value.length % 4)) % 4))
-  out.writeUInt16BE(type, 0)
-  out.writeUInt16BE(value.length, 2)
-  value.copy(out, 4)
-  return out
-}
-
-function stunMessage (method: number, attrs: Buffer[], key?: Buffer): Buffer {
-  const header = Buffer.alloc(20)
-  header.writeUInt16BE(method, 0)
-  header.writeUInt32BE(MAGIC_COOKIE, 4)
-  randomBytes(12).copy(header, 8)
-  let body = Buffer.concat(attrs)
-  if (key !== undefined) {
-    header.writeUInt16BE(body.length + 24, 2)
-    body = Buffer.concat([body, stunAttribute(0x0008, createHmac('sha1', key).update(Buffer.concat([header, body])).digest())])
-  }
-  header.writeUInt16BE(body.length, 2)
-  return Buffer.concat([header, body])
-}
-
-function stunAttributes (message: Buffer): Map<number, Buffer> {
-  const attrs = new Map<number, Buffer>()
-  const end = Math.min(message.length, 20 + message.readUInt16BE(2))
-  for (let offset = 20; offset + 4 <= end;) {
-    const length = message.readUInt16BE(offset + 2)
-    attrs.set(message.readUInt16BE(offset), message.subarray(offset + 4, offset + 4 + length))
-    offset += 4 + length + ((4 - (length % 4)) % 4)
-  }
-  return attrs
-}
-
-function stunErrorCode (attrs: Map<number, Buffer>): number {
-  const e = attrs.get(0x0009)
-  return e === undefined || e.length < 4 ? 0 : (e[2]! & 7) * 100 + e[3]!
-}
-
-function xorMappedIPv4 (value: Buffer | undefined): string | undefined {
-  if (value === undefined || value.length < 8 || value[1] !== 0x01) return undefined
-  const port = value.readUInt16BE(2) ^ (MAGIC_COOKIE >>> 16)
-  const ip = (value.readUInt32BE(4) ^ MAGIC_COOKIE) >>> 0
-  return `${ip >>> 24}.${(ip >> 16) & 255}.${(ip >> 8) & 255}.${ip & 255}:${port}`
 }
