@@ -18,7 +18,16 @@ interface RegistrableMetric {
   reset (): void
 }
 
-function register (registry: Registry, metric: RegistrableMetric): void {
+/** Registers a metric whose samples are made at scrape time. */
+function register (registry: Registry, name: string, help: string, type: RegistrableMetric['type'], samples: () => Sample[], reset: () => void): void {
+  const metric: RegistrableMetric = {
+    name,
+    help,
+    type,
+    aggregator: 'sum',
+    get: async () => ({ name, help, type, aggregator: 'sum', values: samples() }),
+    reset
+  }
   registry.registerMetric(metric as unknown as Parameters<Registry['registerMetric']>[0])
 }
 
@@ -27,15 +36,7 @@ export class HotCounter {
   private readonly children = new Map<string, Map<string, { value: number }>>()
 
   constructor (registry: Registry, readonly name: string, readonly help: string, private readonly labelNames: readonly [string, string]) {
-    const metric: RegistrableMetric = {
-      name,
-      help,
-      type: 'counter',
-      aggregator: 'sum',
-      get: async () => ({ name, help, type: 'counter', aggregator: 'sum', values: this.samples() }),
-      reset: () => this.children.clear()
-    }
-    register(registry, metric)
+    register(registry, name, help, 'counter', () => this.samples(), () => this.children.clear())
   }
 
   child (a: string, b: string): { value: number } {
@@ -84,15 +85,7 @@ export class HotHistogram {
   private readonly children = new Map<string, HotHistogramChild>()
 
   constructor (registry: Registry, readonly name: string, readonly help: string, private readonly labelName: string, private readonly bounds: readonly number[]) {
-    const metric: RegistrableMetric = {
-      name,
-      help,
-      type: 'histogram',
-      aggregator: 'sum',
-      get: async () => ({ name, help, type: 'histogram', aggregator: 'sum', values: this.samples() }),
-      reset: () => this.children.clear()
-    }
-    register(registry, metric)
+    register(registry, name, help, 'histogram', () => this.samples(), () => this.children.clear())
   }
 
   child (label: string): HotHistogramChild {
