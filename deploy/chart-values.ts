@@ -27,7 +27,10 @@ export const SECRET_KEYS: readonly string[] = [
   'METRICS_TOKEN', // bearer token for /metrics on the public port (production safety, issue 12)
   'REDIS_URL', // may carry a password: redis://:pass@host:6379
   'REDIS_PASSWORD',
-  'REDIS_SENTINEL_PASSWORD'
+  'REDIS_SENTINEL_PASSWORD',
+  'LOG_ROOM_NAMES_SECRET', // HMAC key of LOG_ROOM_NAMES=hash: with it, hashed room names could be guessed back
+  'ADMIN_API_KEYS',
+  'WEBHOOK_SECRET'
 ]
 
 /** A variable whose name ends like this must be listed in SECRET_KEYS (the test enforces it). */

@@ -10,6 +10,7 @@ import { RequestLogController, genReqId, loggerOptions } from './logger.js'
 import { frameworkErrors, installErrorHandlers } from './error-handler.js'
 import { clientErrorHandler } from './client-errors.js'
 import { ProblemSchema } from './problem.js'
+import { roomLabel, type RoomLabel } from './room-label.js'
 import health from '../plugins/health/index.js'
 import metrics from '../plugins/metrics/index.js'
 import audit from '../plugins/audit/index.js'
@@ -20,7 +21,11 @@ import registry from '../plugins/registry/index.js'
 import signaling from '../plugins/signaling/index.js'
 
 declare module 'fastify' {
-  interface FastifyInstance { config: Config }
+  interface FastifyInstance {
+    config: Config
+    /** Room names for log lines: as they are, or hashed (LOG_ROOM_NAMES). The loggers apply it to `room` fields. */
+    roomLabel: RoomLabel | undefined
+  }
 }
 
 export interface BuildOptions {
@@ -51,8 +56,9 @@ export function corsOrigin (value: string): boolean | string[] {
  * src/server.ts does both, and tests call this directly.
  */
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const rooms = config.LOG_ROOM_NAMES === 'hash' ? roomLabel('hash', config.LOG_ROOM_NAMES_SECRET) : undefined
   const serverOptions: FastifyServerOptions & { https?: { cert: Buffer, key: Buffer } } = {
-    logger: loggerOptions(config, { stream: options.logStream, pretty: options.prettyLogs }),
+    logger: loggerOptions(config, { stream: options.logStream, pretty: options.prettyLogs }, rooms?.label),
     logController: new RequestLogController(),
     genReqId,
     // Fastify passes a hop count through to proxy-addr even though its types only list string/boolean/list.
@@ -71,6 +77,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   }
   const app = Fastify(serverOptions).withTypeProvider<TypeBoxTypeProvider>() as unknown as FastifyInstance
   app.decorate('config', config)
+  app.decorate('roomLabel', rooms?.label)
+  if (rooms !== undefined && !rooms.keyed) {
+    app.log.warn('LOG_ROOM_NAMES=hash without LOG_ROOM_NAMES_SECRET: room labels match within this process only')
+  }
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id)

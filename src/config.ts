@@ -16,6 +16,8 @@ export const CoreConfigSchema = Type.Object({
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535, description: 'HTTP/WebSocket port' }),
   HOST: Type.Optional(Type.String({ minLength: 1, description: 'Listen address; unset = 0.0.0.0 in production (so probes can reach the pod), 127.0.0.1 otherwise (development tokens stay off the LAN)' })),
   LOG_LEVEL: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info', description: 'pino level of the application log' }),
+  LOG_ROOM_NAMES: Type.Union([Type.Literal('plain'), Type.Literal('hash')], { default: 'plain', description: 'How room names appear in the application log and the audit stream: as they are, or as a keyed HMAC label (h:…) that still correlates one room\'s lines' }),
+  LOG_ROOM_NAMES_SECRET: Type.Optional(Type.String({ minLength: 32, description: 'HMAC key for LOG_ROOM_NAMES=hash, at least 32 characters; the same on every instance so labels match. Unset = a random key per process' })),
   CORS_ORIGINS: Type.String({ default: '', description: 'Comma-separated allowed origins; * allows any' }),
   TRUST_PROXY: Type.String({ default: 'false', description: 'false, true, a hop count, or comma-separated addresses/CIDRs' }),
   TLS_CERT_FILE: Type.Optional(Type.String({ minLength: 1, description: 'PEM certificate: serve https/wss directly (with TLS_KEY_FILE), for deployments without a TLS proxy' })),

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http'
 import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { DestinationStream, LoggerOptions } from 'pino'
 import type { Config } from './config.js'
+import { labelRoomFields, labelRoomPath, type RoomLabel } from './room-label.js'
 
 /** Query parameters that may carry credentials; their values never reach a log line. */
 const SECRET_QUERY_PARAMS = ['access_token', 'token', 'key', 'api', 'api_key', 'apikey', 'secretKey', 'password', 'resume', 'resume_token']
@@ -61,14 +62,24 @@ export interface LoggerOutput {
   pretty?: boolean
 }
 
-export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>, output: LoggerOutput = {}): FastifyServerOptions['logger'] {
+/**
+ * The pino options every logger of the service shares (the audit file's too): `room` fields and room
+ * paths through `roomLabel` (LOG_ROOM_NAMES). Without a label nothing is added to each line's work.
+ */
+export function roomLabelOptions (roomLabel: RoomLabel | undefined): Pick<LoggerOptions, 'formatters'> {
+  return roomLabel === undefined ? {} : { formatters: { log: labelRoomFields(roomLabel) } }
+}
+
+export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>, output: LoggerOutput = {}, roomLabel?: RoomLabel): FastifyServerOptions['logger'] {
   const options: LoggerOptions = {
     level: config.LOG_LEVEL,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    ...roomLabelOptions(roomLabel),
     serializers: {
-      // Chosen fields only: no headers, no body, and the URL with secrets stripped.
+      // Chosen fields only: no headers, no body, and the URL with secrets (and room names, when hashed) stripped.
       req (req: { method: string, url: string, hostname?: string, ip?: string, id?: string }) {
-        return { method: req.method, url: redactUrl(req.url), hostname: req.hostname, remoteAddress: req.ip }
+        const url = redactUrl(req.url)
+        return { method: req.method, url: roomLabel === undefined || url === undefined ? url : labelRoomPath(url, roomLabel), hostname: req.hostname, remoteAddress: req.ip }
       }
     }
   }

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import pino, { type Logger } from 'pino'
 import { ERROR_PREFIX } from '../../src/errors.js'
+import { roomLabelOptions } from '../../src/logger.js'
 
 /**
  * The only fields an audit event may carry: who, which connection, which room, what happened.
@@ -42,11 +43,12 @@ export default fp(async (app) => {
   let logger: Logger
   if (file !== undefined) {
     const destination = pino.destination({ dest: file, append: true, mkdir: true, sync: false })
-    logger = pino({ level, base: { audit: true } }, destination)
+    logger = pino({ level, base: { audit: true }, ...roomLabelOptions(app.roomLabel) }, destination)
     app.addHook('onClose', async () => { destination.flushSync(); destination.end() })
   } else {
     // No redaction here: the app logger's wildcard paths cost about 10 µs a line (measured), and an audit
-    // line carries only the whitelisted, non-secret fields below, picked one by one.
+    // line carries only the whitelisted, non-secret fields below, picked one by one. The app logger's
+    // formatters (room names hashed under LOG_ROOM_NAMES=hash) still apply to a child.
     logger = (app.log as Logger).child({ audit: true }, { level, redact: [] })
   }
 
