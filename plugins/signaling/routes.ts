@@ -58,8 +58,13 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
   const config = app.config
   const log = app.log.child({ component: 'signaling' })
   function onSocketError (this: WebSocket, err: Error): void {
-    log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'websocket error')
-    this.terminate()
+    const code = (err as { code?: string }).code
+    log.warn({ err: { message: err.message, code } }, 'websocket error')
+    // A protocol error (a frame over maxPayload, invalid UTF-8...) already started ws's closing handshake:
+    // the close frame (1009, 1007...) is queued, and ws ends the TCP connection once it is flushed (or after
+    // its close timeout). Destroying the socket now would drop the frame with whatever was queued before it,
+    // and the client would see only a dropped connection (1006). Anything else (a socket error) ends it here.
+    if (code?.startsWith('WS_ERR_') !== true) this.terminate()
   }
   await app.register(websocket, {
     options: {

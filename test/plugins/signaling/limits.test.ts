@@ -37,6 +37,30 @@ t.test('message size: over WS_MAX_MESSAGE_BYTES is refused, over twice that clos
   await stillServing(t, h, 'after-1009')
 })
 
+t.test('under load, every frame over twice the limit closes with 1009, never a bare 1006', async (t) => {
+  const h = await signalingServer(t, { WS_MAX_MESSAGE_BYTES: 65536, WS_SEND_BUFFER_LIMIT_BYTES: 64 * 1024 * 1024, WS_MESSAGES_PER_SECOND: 10_000, WS_MESSAGE_BURST: 10_000 })
+  // Load as the server sees it: messages still queued towards the peer when its oversized frame
+  // arrives. The close frame queues behind them; were the TCP connection destroyed rather than ended,
+  // it would be lost with them and the peer would only see the connection drop (1006).
+  const pairs = await Promise.all(Array.from({ length: 16 }, async (_, i) => pair(h, `load-${i}`, [`talker-${i}`, `victim-${i}`])))
+  const chunk = 'x'.repeat(60_000)
+  pairs.forEach(([talker, victim], i) => {
+    victim.socket.pause()
+    for (let n = 0; n < 150; n++) talker.send({ type: 'message', room: `load-${i}`, to: victim.peerId, data: chunk })
+  })
+  await Promise.all(pairs.map(async ([talker]) => talker.sync(15_000))) // all of it has reached the server
+  const frame = JSON.stringify({ type: 'message', data: 'x'.repeat(200_000) })
+  for (const [, victim] of pairs) {
+    victim.sendRaw(frame)
+    victim.socket.resume()
+  }
+  const codes = await Promise.all(pairs.map(async ([, victim]) => victim.waitClosed(15_000)))
+  const counts: Record<number, number> = {}
+  for (const c of codes) counts[c] = (counts[c] ?? 0) + 1
+  t.same(counts, { 1009: 16 }, 'all 16 closes are 1009 (message too big)')
+  await stillServing(t, h, 'after-many-1009')
+})
+
 t.test('rate limit: refusals with SWB_RATE_LIMITED, then close 4029 when the client keeps pushing', async (t) => {
   const h = await signalingServer(t, { WS_MESSAGES_PER_SECOND: 1, WS_MESSAGE_BURST: 5 })
   const a = await h.connect('pushy')
