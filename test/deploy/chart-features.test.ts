@@ -139,6 +139,15 @@ t.test('PrometheusRule: the alerts watch metrics the service exports', async (t)
   t.match(helpers, /prometheusRule\.enabled needs serviceMonitor\.enabled/)
 })
 
+t.test('ServiceMonitor: scrapes what production serves (METRICS_PORT, or the main port with METRICS_TOKEN)', async (t) => {
+  const monitor = read('templates/servicemonitor.yaml')
+  t.match(monitor, /\{\{- if \.Values\.config\.METRICS_PORT \}\}\s+- port: metrics\s+path: \/metrics\s+\{\{- else \}\}\s+- port: http/, 'the metrics port when set, else http')
+  t.match(monitor, /\{\{- if eq \.Values\.config\.NODE_ENV "production" \}\}\s+authorization:\s+type: Bearer\s+credentials:\s+name: \{\{ include "switchboard\.secretName" \. \}\}\s+key: METRICS_TOKEN/,
+    'on the main port in production: the bearer token from the Secret the pod reads')
+  t.match(helpers, /serviceMonitor\.enabled in production needs config\.METRICS_PORT or secrets\.METRICS_TOKEN/, 'and no ServiceMonitor that could only scrape 404s')
+  t.ok(helpers.includes('(not $c.METRICS_PORT) (not .Values.secrets.METRICS_TOKEN) (not .Values.existingSecret)'), 'refused only when neither is there')
+})
+
 t.test('Grafana dashboard: valid JSON whose queries use exported metrics', async (t) => {
   t.match(read('templates/grafana-dashboard.yaml'), /^\{\{- if \.Values\.grafanaDashboard\.enabled \}\}[\s\S]*\.Files\.Get "files\/grafana-dashboard\.json"/)
   const dashboard = JSON.parse(read('files/grafana-dashboard.json')) as { uid: string, panels: Array<{ title: string, targets: Array<{ expr: string }> }>, templating: { list: Array<{ name: string }> } }

@@ -170,6 +170,9 @@ Included by deployment.yaml, so `helm template` and `helm install` stop before a
 {{- if and .Values.serviceMonitor.enabled (not $c.METRICS_ENABLED) }}
 {{- fail "serviceMonitor.enabled needs config.METRICS_ENABLED=true" }}
 {{- end }}
+{{- if and .Values.serviceMonitor.enabled (eq $c.NODE_ENV "production") (not $c.METRICS_PORT) (not .Values.secrets.METRICS_TOKEN) (not .Values.existingSecret) }}
+{{- fail "serviceMonitor.enabled in production needs config.METRICS_PORT or secrets.METRICS_TOKEN (or existingSecret with a METRICS_TOKEN key): /metrics on the main port is 404 without either" }}
+{{- end }}
 {{- if .Values.coturn.enabled }}
 {{- if ne $c.TURN_PROVIDER "hmac" }}
 {{- fail "coturn.enabled needs config.TURN_PROVIDER=hmac (coturn checks the service's HMAC credentials)" }}
