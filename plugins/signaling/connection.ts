@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
-import type { WebSocket } from 'ws'
+import type { RawData, WebSocket } from 'ws'
 import type { Identity } from '../auth/types.js'
 import { grantFor } from '../auth/claims.js'
 import { RegistryUnavailableError, type RelayOutcome, type Sink } from '../registry/types.js'
@@ -9,9 +9,7 @@ import { SignalCode, SignalError } from './errors.js'
 import { parseClientMessage } from './parse.js'
 import { TokenBucket } from './token-bucket.js'
 import type { SignalingObserver } from './observer.js'
-
-/** Longest delay a Node timer takes (about 24.8 days); later expiries are re-armed. */
-const MAX_TIMER_MS = 2_147_483_647
+import type { DeadlineQueue, Scheduled } from './deadlines.js'
 /**
  * Messages of one connection waiting for the registry (in flight, or queued behind a join). A slow or
  * stalled Redis must not grow memory: at either bound the socket is no longer read (backpressure: the
@@ -43,6 +41,42 @@ export interface ConnectionHost {
   leave (conn: Connection, room: string): Promise<void>
   ack (peerId: string, seq: number): void | Promise<void>
   verify (token: string): Promise<Identity>
+  /** Token deadlines of every connection, behind one timer (it calls `onTokenDue`). */
+  readonly tokenDeadlines: DeadlineQueue<Connection>
+  /** The socket closed (the hub decides what happens to the session). */
+  closed (conn: Connection, code: number): void
+}
+
+/**
+ * The connection a socket belongs to, on the socket itself: the socket's listeners are then functions
+ * shared by every connection rather than closures made for each (memory per idle connection). Before
+ * its Connection exists, the owner is a SocketSetup, where a close during the setup is noted.
+ */
+const CONNECTION = Symbol('switchboard.connection')
+export interface SocketSetup { earlyClose: number | undefined }
+type OwnedSocket = WebSocket & { [CONNECTION]: Connection | SocketSetup }
+
+/**
+ * Watches a freshly upgraded socket's close from the start, with the listener every socket shares: a
+ * close during the setup is noted in the returned record, later ones go to the hub (see watchClose).
+ */
+export function watchSocket (socket: WebSocket): SocketSetup {
+  const setup: SocketSetup = { earlyClose: undefined }
+  ;(socket as OwnedSocket)[CONNECTION] = setup
+  socket.on('close', onSocketClose)
+  return setup
+}
+
+function onSocketMessage (this: WebSocket, data: RawData, isBinary: boolean): void {
+  ((this as OwnedSocket)[CONNECTION] as Connection).onFrame(data as Buffer, isBinary)
+}
+function onSocketPong (this: WebSocket): void {
+  ((this as OwnedSocket)[CONNECTION] as Connection).alive = true
+}
+function onSocketClose (this: WebSocket, code: number): void {
+  const owner = (this as OwnedSocket)[CONNECTION]
+  if (owner instanceof Connection && owner.closeWatched) owner.host.closed(owner, code)
+  else owner.earlyClose = code
 }
 
 type RelayedType = 'offer' | 'answer' | 'candidate' | 'message'
@@ -76,7 +110,7 @@ function isBarrier (message: ClientMessage): boolean {
  * waits until everything before it is done and holds what comes after. With the in-memory registry a
  * relay completes synchronously: frame to `socket.send` without a promise.
  */
-export class Connection {
+export class Connection implements Sink, Scheduled {
   /** Last sequence number written to this socket: transient messages carry it without advancing it. */
   seq = 0
   /** Answered the last heartbeat ping. */
@@ -95,17 +129,15 @@ export class Connection {
   private pendingBytes = 0
   /** Reading is paused because too much is pending. */
   private throttled = false
-  /** One timer for the token: first the expiry warning, then the expiry itself. */
-  private tokenTimer: NodeJS.Timeout | undefined
+  /** The token's next moment (the expiry warning, then the expiry), in host.tokenDeadlines. */
+  dueAt = 0
+  dueIndex = -1
+  private tokenWarned = false
+  /** The hub handles this socket's close (see watchClose); until then a close is noted in earlyClose. */
+  closeWatched = false
+  earlyClose: number | undefined = undefined
   /** While a resume replays its backlog, live deliveries wait here so order is kept. */
   private held: Array<{ json: string, seq: number }> | undefined = []
-
-  readonly sink: Sink = {
-    push: (json, seq) => {
-      if (this.held !== undefined) this.held.push({ json, seq })
-      else this.write(json, seq)
-    }
-  }
 
   constructor (
     readonly peerId: string,
@@ -113,7 +145,7 @@ export class Connection {
     readonly socket: WebSocket,
     /** The claim this socket holds the peer under (0 for a new session); the highest one is live. */
     readonly epoch: number,
-    private readonly host: ConnectionHost,
+    readonly host: ConnectionHost,
     /** The hub's logger: no logger is kept per connection (a pino child costs memory for every idle socket). */
     private readonly parentLog: FastifyBaseLogger,
     /** The upgrade request's id, to correlate this connection's lines with the request log. */
@@ -121,9 +153,22 @@ export class Connection {
   ) {
     const s = host.settings
     this.bucket = new TokenBucket(s.messagesPerSecond, s.messageBurst)
-    socket.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary))
-    socket.on('pong', () => { this.alive = true })
+    ;(socket as OwnedSocket)[CONNECTION] = this
+    socket.on('message', onSocketMessage)
+    socket.on('pong', onSocketPong)
     this.armTokenTimers()
+  }
+
+  /** Sink: what the registry delivers to this peer. While a resume replays its backlog, it waits. */
+  push (json: string, seq: number): void {
+    if (this.held !== undefined) this.held.push({ json, seq })
+    else this.write(json, seq)
+  }
+
+  /** The hub handles this socket's close from now on; returns the close code if it closed during the setup. */
+  watchClose (setup: SocketSetup): number | undefined {
+    this.closeWatched = true
+    return setup.earlyClose ?? this.earlyClose
   }
 
   /** A logger carrying this connection's ids, made when a warning or error is written and not kept. */
@@ -178,7 +223,8 @@ export class Connection {
     if (force) setTimeout(() => this.socket.terminate(), 1000).unref()
   }
 
-  private onFrame (data: Buffer, isBinary: boolean): void {
+  /** Called by the socket's shared 'message' listener. */
+  onFrame (data: Buffer, isBinary: boolean): void {
     if (this.closed) return
     const s = this.host.settings
     if (!this.bucket.take()) {
@@ -392,28 +438,27 @@ export class Connection {
    * timer per connection: the warning first (at once if already inside the window, but after the
    * welcome), then the expiry.
    */
+  /** First the expiry warning, then the expiry itself (a refresh starts over). */
   private armTokenTimers (): void {
-    clearTimeout(this.tokenTimer)
-    const untilWarning = this.tokenExpiresAtMs - Date.now() - this.host.settings.tokenExpiryWarningMs
-    this.tokenTimer = setTimeout(() => {
-      this.sendTransient({ type: 'token-expiring', tokenExpiresAt: this.tokenExpiresAtMs })
-      this.armExpiry()
-    }, Math.min(Math.max(untilWarning, 0), MAX_TIMER_MS))
-    this.tokenTimer.unref()
+    this.tokenWarned = false
+    this.host.tokenDeadlines.schedule(this, this.tokenExpiresAtMs - this.host.settings.tokenExpiryWarningMs)
   }
 
-  private armExpiry (): void {
-    const untilExpiry = this.tokenExpiresAtMs - Date.now()
-    this.tokenTimer = setTimeout(() => {
-      if (Date.now() < this.tokenExpiresAtMs) this.armExpiry()
-      else this.close(CloseCode.TOKEN_EXPIRED, 'token expired')
-    }, Math.min(Math.max(untilExpiry, 0), MAX_TIMER_MS))
-    this.tokenTimer.unref()
+  /** Called by host.tokenDeadlines when the token's next moment has come. */
+  onTokenDue (): void {
+    if (this.closed) return
+    if (!this.tokenWarned) {
+      this.tokenWarned = true
+      this.sendTransient({ type: 'token-expiring', tokenExpiresAt: this.tokenExpiresAtMs })
+      this.host.tokenDeadlines.schedule(this, this.tokenExpiresAtMs)
+      return
+    }
+    this.close(CloseCode.TOKEN_EXPIRED, 'token expired')
   }
 
   /** Called once the socket is closed: stop timers; the hub decides what happens to the session. */
   dispose (): void {
     this.closed = true
-    clearTimeout(this.tokenTimer)
+    this.host.tokenDeadlines.cancel(this)
   }
 }

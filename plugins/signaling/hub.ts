@@ -4,7 +4,8 @@ import type { WebSocket } from 'ws'
 import type { Config } from '../../src/config.js'
 import type { Auth, Identity } from '../auth/types.js'
 import type { DeliveryOutcome, RoomRegistry } from '../registry/types.js'
-import { Connection, PENDING_MIN_BYTES, type ConnectionHost, type ConnectionSettings } from './connection.js'
+import { Connection, PENDING_MIN_BYTES, watchSocket, type ConnectionHost, type ConnectionSettings } from './connection.js'
+import { DeadlineQueue } from './deadlines.js'
 import { SignalCode, SignalError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { CloseCode, type ConnectionLimits, type OutgoingMessage, type PeerInfo } from './messages.js'
@@ -72,7 +73,12 @@ export class SignalingHub {
       join: async (conn, room, role, meta) => this.join(conn, room, role, meta),
       leave: async (conn, room) => this.leave(conn.who, room),
       ack: (peerId, seq) => registry.ack(peerId, seq),
-      verify: async (token) => auth.verify(token)
+      verify: async (token) => auth.verify(token),
+      tokenDeadlines: new DeadlineQueue<Connection>((conn) => conn.onTokenDue()),
+      closed: (conn, code) => {
+        // During a registry outage the cleanup can fail; it must not become an unhandled rejection.
+        this.onClose(conn, code).catch((err: unknown) => conn.log.warn({ err }, 'connection cleanup failed'))
+      }
     }
     this.heartbeat = new Heartbeat<Connection>(config.WS_HEARTBEAT_INTERVAL_MS, (conn) => {
       conn.info({}, 'heartbeat timeout')
@@ -91,9 +97,7 @@ export class SignalingHub {
   async accept (socket: WebSocket, identity: Identity, resume: ResumeRequest | undefined, reqId: string): Promise<void> {
     // Frames sent before we are ready wait in the socket, instead of reaching no listener.
     socket.pause()
-    let closedEarly: number | undefined
-    const onEarlyClose = (code: number): void => { closedEarly = code }
-    socket.once('close', onEarlyClose)
+    const setup = watchSocket(socket)
 
     const resumeToken = randomBytes(32).toString('base64url')
     let conn: Connection | undefined
@@ -109,7 +113,7 @@ export class SignalingHub {
         const previous = this.connections.get(found.peerId)
         if (claim !== undefined && previous !== undefined && previous.epoch > claim.epoch) {
           // A concurrent resume of the same session claimed it after us: that socket is the live one.
-          this.refuseSocket(socket, onEarlyClose, CloseCode.SESSION_REPLACED, 'session resumed on another connection')
+          this.refuseSocket(socket, CloseCode.SESSION_REPLACED, 'session resumed on another connection')
           return
         }
         if (claim === undefined) {
@@ -135,7 +139,7 @@ export class SignalingHub {
         this.drop(conn, false)
         this.startGrace(conn.peerId)
       }
-      this.refuseSocket(socket, onEarlyClose, CloseCode.POLICY, 'too many connections')
+      this.refuseSocket(socket, CloseCode.POLICY, 'too many connections')
       return
     }
 
@@ -157,11 +161,7 @@ export class SignalingHub {
       if (again.ok) replayed = again.messages
     }
     const live = conn
-    socket.off('close', onEarlyClose)
-    socket.on('close', (code: number) => {
-      // During a registry outage the cleanup can fail; it must not become an unhandled rejection.
-      this.onClose(live, code).catch((err: unknown) => live.log.warn({ err }, 'connection cleanup failed'))
-    })
+    const closedEarly = live.watchClose(setup)
     if (live.closed) {
       // Replaced by a newer claim while the backlog was read: the close above has been sent.
       socket.resume()
@@ -194,15 +194,14 @@ export class SignalingHub {
   private install (peerId: string, identity: Identity, socket: WebSocket, epoch: number, reqId: string): Connection {
     const conn = new Connection(peerId, identity, socket, epoch, this.host, this.log, reqId)
     this.connections.set(peerId, conn)
-    this.registry.attach(peerId, conn.sink)
+    this.registry.attach(peerId, conn)
     this.heartbeat.add(conn)
     return conn
   }
 
   /** Refuses an upgraded socket before any session is its own. */
-  private refuseSocket (socket: WebSocket, onEarlyClose: (code: number) => void, code: number, reason: string): void {
+  private refuseSocket (socket: WebSocket, code: number, reason: string): void {
     socket.close(code, reason)
-    socket.off('close', onEarlyClose)
     // Still paused, the socket would never read the client's closing handshake and would linger
     // (both ends waiting for ws's 30 s close timeout).
     socket.resume()
@@ -250,7 +249,7 @@ export class SignalingHub {
     conn.dispose()
     this.heartbeat.remove(conn)
     if (this.connections.get(conn.peerId) === conn) this.connections.delete(conn.peerId)
-    this.registry.detach(conn.peerId, conn.sink)
+    this.registry.detach(conn.peerId, conn)
     if (release) this.registry.releaseConnection(conn.userId)
   }
 
@@ -373,6 +372,7 @@ export class SignalingHub {
   close (): void {
     this.closing = true
     this.heartbeat.stop()
+    this.host.tokenDeadlines.stop()
     for (const timer of this.graceTimers.values()) clearTimeout(timer)
     this.graceTimers.clear()
     this.closeAll()
