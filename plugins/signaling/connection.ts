@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
@@ -10,6 +11,7 @@ import { parseClientMessage } from './parse.js'
 import { TokenBucket } from './token-bucket.js'
 import type { SignalingObserver } from './observer.js'
 import type { DeadlineQueue, Scheduled } from './deadlines.js'
+import { holdWrites } from './write-batch.js'
 /**
  * Messages of one connection waiting for the registry (in flight, or queued behind a join). A slow or
  * stalled Redis must not grow memory: at either bound the socket is no longer read (backpressure: the
@@ -143,6 +145,8 @@ export class Connection implements Sink, Scheduled {
     readonly peerId: string,
     private identity: Identity,
     readonly socket: WebSocket,
+    /** The TCP socket under `socket`: writes made while a chunk of frames is handled leave together (write-batch.ts). */
+    private readonly tcp: Socket,
     /** The claim this socket holds the peer under (0 for a new session); the highest one is live. */
     readonly epoch: number,
     readonly host: ConnectionHost,
@@ -202,6 +206,7 @@ export class Connection implements Sink, Scheduled {
   private write (json: string, seq: number): void {
     if (this.closed || this.socket.readyState !== this.socket.OPEN) return
     if (seq > this.seq) this.seq = seq
+    holdWrites(this.tcp)
     this.socket.send(json)
     // A consumer that does not read must not grow our memory: cut it off; its messages stay in the
     // replay buffer, so a resume (once it reads again) loses nothing.

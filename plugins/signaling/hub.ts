@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Config } from '../../src/config.js'
@@ -94,7 +95,7 @@ export class SignalingHub {
   }
 
   /** Sets up a freshly upgraded socket: resume or a new session, the welcome, then live traffic. */
-  async accept (socket: WebSocket, identity: Identity, resume: ResumeRequest | undefined, reqId: string): Promise<void> {
+  async accept (socket: WebSocket, tcp: Socket, identity: Identity, resume: ResumeRequest | undefined, reqId: string): Promise<void> {
     // Frames sent before we are ready wait in the socket, instead of reaching no listener.
     socket.pause()
     const setup = watchSocket(socket)
@@ -122,7 +123,7 @@ export class SignalingHub {
           // No await between the claim and here: a takeover notice for a later claim finds this connection.
           if (previous !== undefined) this.replace(previous)
           this.cancelGrace(found.peerId)
-          conn = this.install(found.peerId, identity, socket, claim.epoch, reqId)
+          conn = this.install(found.peerId, identity, socket, tcp, claim.epoch, reqId)
           conn.seq = resume.lastSeq
           replayed = found.replayed
           rooms = found.rooms
@@ -152,7 +153,7 @@ export class SignalingHub {
         this.registry.releaseConnection(identity.sub)
         throw err
       }
-      conn = this.install(peerId, identity, socket, 0, reqId)
+      conn = this.install(peerId, identity, socket, tcp, 0, reqId)
     } else if (resume) {
       // Read the backlog again now that the sink is attached: whatever was delivered since the first
       // read (while no sink, or the replaced one, was attached) is in it, and everything from here on
@@ -191,8 +192,8 @@ export class SignalingHub {
   }
 
   /** Makes `socket` the peer's live connection here and routes its messages to it. */
-  private install (peerId: string, identity: Identity, socket: WebSocket, epoch: number, reqId: string): Connection {
-    const conn = new Connection(peerId, identity, socket, epoch, this.host, this.log, reqId)
+  private install (peerId: string, identity: Identity, socket: WebSocket, tcp: Socket, epoch: number, reqId: string): Connection {
+    const conn = new Connection(peerId, identity, socket, tcp, epoch, this.host, this.log, reqId)
     this.connections.set(peerId, conn)
     this.registry.attach(peerId, conn)
     this.heartbeat.add(conn)

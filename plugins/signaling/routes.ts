@@ -12,6 +12,7 @@ import { authError } from '../auth/errors.js'
 import { originAllowed } from './origin.js'
 import { RegistryUnavailableError } from '../registry/types.js'
 import { SignalingHub, type ResumeRequest } from './hub.js'
+import { batchWritesOf } from './write-batch.js'
 import { CloseCode, ConnectionLimits, SUBPROTOCOL } from './messages.js'
 
 const OriginForbiddenError = createError(`${ERROR_PREFIX}_ORIGIN_FORBIDDEN`, 'Origin not allowed', 403)
@@ -113,6 +114,7 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
       // at the request, the reply and the request logger): nothing will be written to it, let it go.
       const tcp = request.raw.socket as Socket & { _httpMessage?: ServerResponse | null }
       tcp._httpMessage?.detachSocket(tcp)
+      batchWritesOf(tcp)
       const identity = request.identity
       if (!identity) {
         socket.close(CloseCode.POLICY, 'unauthenticated')
@@ -125,7 +127,7 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
         socket.close(CloseCode.POLICY, 'lastSeq must be a non-negative integer given with resume')
         return
       }
-      hub.accept(socket, identity, resume, request.id).catch((err: unknown) => {
+      hub.accept(socket, tcp, identity, resume, request.id).catch((err: unknown) => {
         if (err instanceof RegistryUnavailableError) {
           // Redis is away: say so with a stable code and 1013 (try again later) so the client retries.
           request.log.warn({ code: err.code }, 'signaling connection refused: registry unavailable')
