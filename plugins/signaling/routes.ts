@@ -14,6 +14,9 @@ import { RegistryUnavailableError } from '../registry/types.js'
 import { SignalingHub, type ResumeRequest } from './hub.js'
 import { CloseCode, ConnectionLimits, SUBPROTOCOL } from './messages.js'
 
+/** How long a socket that broke the protocol gets to complete the closing handshake before it is destroyed. */
+const CLOSE_HANDSHAKE_MS = 1000
+
 const OriginForbiddenError = createError(`${ERROR_PREFIX}_ORIGIN_FORBIDDEN`, 'Origin not allowed', 403)
 const TooManyConnectionsError = createError<[number]>(`${ERROR_PREFIX}_TOO_MANY_CONNECTIONS`, 'At most %d connections per user', 429)
 const UpgradeRequiredError = createError(`${ERROR_PREFIX}_UPGRADE_REQUIRED`, 'This endpoint is a WebSocket: send an upgrade request', 426)
@@ -59,7 +62,11 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
   const log = app.log.child({ component: 'signaling' })
   function onSocketError (this: WebSocket, err: Error): void {
     log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'websocket error')
-    this.terminate()
+    // For a frame it refuses (too big: 1009, invalid UTF-8: 1007) ws has just queued a close frame.
+    // Destroying the socket now, while the client's next frames are still arriving, resets the
+    // connection and the client loses that close frame (it sees 1006). ws ends the connection once the
+    // client answers; a client that never does is cut off shortly after.
+    setTimeout(() => this.terminate(), CLOSE_HANDSHAKE_MS).unref()
   }
   await app.register(websocket, {
     options: {

@@ -37,6 +37,28 @@ t.test('message size: over WS_MAX_MESSAGE_BYTES is refused, over twice that clos
   await stillServing(t, h, 'after-1009')
 })
 
+t.test('a frame ws refuses (too big, invalid UTF-8) closes with its code even while the server is busy with earlier frames (found by the fuzzer)', async (t) => {
+  // A burst that takes every frame below, so that none is refused for the rate.
+  const h = await signalingServer(t, { WS_MAX_MESSAGE_BYTES: 4096, WS_MESSAGE_BURST: 1000 })
+  const bad: Array<[string, Buffer, number]> = [
+    ['too big', Buffer.alloc(100_000, 0x61), 1009],
+    ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), 1007]
+  ]
+  for (const [what, frame, code] of bad) {
+    const peers = await Promise.all(Array.from({ length: 10 }, async (_, i) => h.connect(`sender-${i}`)))
+    for (const peer of peers) {
+      // Frames before the bad one keep the server busy, frames after it are still arriving when it is
+      // refused: resetting the connection then discarded the close frame (the client saw 1006).
+      for (let i = 0; i < 300; i++) peer.sendRaw('{"type":"ping"}')
+      peer.sendRaw(frame)
+      for (let i = 0; i < 30; i++) peer.sendRaw('{"type":"ping"}')
+    }
+    t.same(await Promise.all(peers.map(async (p) => p.waitClosed())), peers.map(() => code), `${what}: every socket closed with ${code}`)
+    for (const peer of peers) peer.drop()
+  }
+  await stillServing(t, h, 'after-bad-frames')
+})
+
 t.test('rate limit: refusals with SWB_RATE_LIMITED, then close 4029 when the client keeps pushing', async (t) => {
   const h = await signalingServer(t, { WS_MESSAGES_PER_SECOND: 1, WS_MESSAGE_BURST: 5 })
   const a = await h.connect('pushy')
