@@ -2,6 +2,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { pair, signalingServer, type Harness } from '../../helpers/signaling-harness.js'
 import { WsPeer } from '../../helpers/ws-peer.js'
+import { PENDING_MAX_MESSAGES } from '../../../plugins/signaling/connection.js'
 
 /** Another pair, in another room, still relays: one client's abuse never takes the server down. */
 async function stillServing (t: Test, h: Harness, room: string): Promise<void> {
@@ -57,6 +58,18 @@ t.test('a frame ws refuses (too big, invalid UTF-8) closes with its code even wh
     for (const peer of peers) peer.drop()
   }
   await stillServing(t, h, 'after-bad-frames')
+})
+
+t.test('a burst of barrier messages (pings, joins) past the pending bound is answered in full; the socket is read again afterwards (found by the fuzzer)', async (t) => {
+  const h = await signalingServer(t, { WS_MESSAGE_BURST: 1000 })
+  const [a, b] = await pair(h, 'r')
+  // More than PENDING_MAX_MESSAGES: reading pauses until they are done, and must then resume.
+  const count = PENDING_MAX_MESSAGES + 72
+  for (let i = 0; i < count; i++) a.send({ type: 'ping', id: `p${i}` })
+  t.equal((await a.waitCount('pong', count)).length, count, 'every ping answered')
+  a.send({ type: 'offer', room: 'r', to: b.peerId, sdp: 'v=0 after the burst' })
+  t.match(await b.next('offer'), { sdp: 'v=0 after the burst' }, 'and the connection goes on')
+  await a.sync()
 })
 
 t.test('rate limit: refusals with SWB_RATE_LIMITED, then close 4029 when the client keeps pushing', async (t) => {
