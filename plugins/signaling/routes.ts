@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Socket } from 'node:net'
 import type { ServerResponse } from 'node:http'
-import type { WebSocket } from 'ws'
 import websocket from '@fastify/websocket'
 import createError from '@fastify/error'
 import { Type } from '@sinclair/typebox'
@@ -13,9 +12,6 @@ import { originAllowed } from './origin.js'
 import { RegistryUnavailableError } from '../registry/types.js'
 import { SignalingHub, type ResumeRequest } from './hub.js'
 import { CloseCode, ConnectionLimits, SUBPROTOCOL } from './messages.js'
-
-/** How long a socket that broke the protocol gets to complete the closing handshake before it is destroyed. */
-const CLOSE_HANDSHAKE_MS = 1000
 
 const OriginForbiddenError = createError(`${ERROR_PREFIX}_ORIGIN_FORBIDDEN`, 'Origin not allowed', 403)
 const TooManyConnectionsError = createError<[number]>(`${ERROR_PREFIX}_TOO_MANY_CONNECTIONS`, 'At most %d connections per user', 429)
@@ -60,13 +56,13 @@ export interface SignalingRoutesOptions { hub: SignalingHub }
 export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
   const config = app.config
   const log = app.log.child({ component: 'signaling' })
-  function onSocketError (this: WebSocket, err: Error): void {
+  function onSocketError (err: Error): void {
     log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'websocket error')
-    // For a frame it refuses (too big: 1009, invalid UTF-8: 1007) ws has just queued a close frame.
-    // Destroying the socket now, while the client's next frames are still arriving, resets the
-    // connection and the client loses that close frame (it sees 1006). ws ends the connection once the
-    // client answers; a client that never does is cut off shortly after.
-    setTimeout(() => this.terminate(), CLOSE_HANDSHAKE_MS).unref()
+    // Nothing more to do: for a frame it refuses (too big: 1009, invalid UTF-8: 1007) ws has sent a close
+    // frame, ends the connection when the client answers it and destroys the socket if it does not
+    // within its close timeout (30 s; the heartbeat cuts such a socket off too); a socket error has
+    // already destroyed it. Destroying the socket here, while the client's next frames are still
+    // arriving, reset the connection, and a client that had not read the close frame yet saw 1006.
   }
   await app.register(websocket, {
     options: {
