@@ -19,6 +19,7 @@ export const CloseCode = {
   /** The client ends its session: the server removes it from its rooms at once (peer-left `left`). */
   NORMAL: 1000,
   GOING_AWAY: 1001,
+  INVALID_UTF8: 1007,
   POLICY: 1008,
   TOO_BIG: 1009,
   TOKEN_EXPIRED: 4001,

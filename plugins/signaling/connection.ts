@@ -286,6 +286,8 @@ export class Connection implements Sink, Scheduled {
       void this.handle(message).finally(() => {
         this.blocked = false
         this.pump()
+        // A burst of barriers alone (no relay in flight to settle) also throttles: resume reading here too.
+        this.resumeReading()
       })
       return
     }
@@ -304,6 +306,11 @@ export class Connection implements Sink, Scheduled {
     this.inflight--
     this.pendingBytes -= bytes
     this.pump()
+    this.resumeReading()
+  }
+
+  /** Reads the socket again once what is pending is down to half the bounds. */
+  private resumeReading (): void {
     if (this.throttled && this.inflight + this.waiting.length <= PENDING_MAX_MESSAGES / 2 && this.pendingBytes <= this.host.settings.pendingMaxBytes / 2) {
       this.throttled = false
       if (!this.closed) this.socket.resume()

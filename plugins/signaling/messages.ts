@@ -160,6 +160,8 @@ export const REPLAYED_TYPES: ReadonlySet<ServerMessageType> = new Set<ServerMess
 /** WebSocket close codes the server uses (4000-4999 are application-defined). */
 export const CloseCode = {
   GOING_AWAY: 1001,
+  /** Sent by ws itself: a text frame that is not valid UTF-8 (RFC 6455 requires failing the connection). */
+  INVALID_UTF8: 1007,
   POLICY: 1008,
   TOO_BIG: 1009,
   TOKEN_EXPIRED: 4001,

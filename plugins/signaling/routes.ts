@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Socket } from 'node:net'
 import type { ServerResponse } from 'node:http'
-import type { WebSocket } from 'ws'
 import websocket from '@fastify/websocket'
 import createError from '@fastify/error'
 import { Type } from '@sinclair/typebox'
@@ -58,14 +57,13 @@ export interface SignalingRoutesOptions { hub: SignalingHub }
 export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
   const config = app.config
   const log = app.log.child({ component: 'signaling' })
-  function onSocketError (this: WebSocket, err: Error): void {
-    const code = (err as { code?: string }).code
-    log.warn({ err: { message: err.message, code } }, 'websocket error')
-    // A protocol error (a frame over maxPayload, invalid UTF-8...) already started ws's closing handshake:
-    // the close frame (1009, 1007...) is queued, and ws ends the TCP connection once it is flushed (or after
-    // its close timeout). Destroying the socket now would drop the frame with whatever was queued before it,
-    // and the client would see only a dropped connection (1006). Anything else (a socket error) ends it here.
-    if (code?.startsWith('WS_ERR_') !== true) this.terminate()
+  function onSocketError (err: Error): void {
+    log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'websocket error')
+    // Nothing more to do: for a frame it refuses (too big: 1009, invalid UTF-8: 1007) ws has sent a close
+    // frame, ends the connection when the client answers it and destroys the socket if it does not
+    // within its close timeout (30 s; the heartbeat cuts such a socket off too); a socket error has
+    // already destroyed it. Destroying the socket here, while the client's next frames are still
+    // arriving, reset the connection, and a client that had not read the close frame yet saw 1006.
   }
   await app.register(websocket, {
     options: {

@@ -2,6 +2,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { pair, signalingServer, type Harness } from '../../helpers/signaling-harness.js'
 import { WsPeer } from '../../helpers/ws-peer.js'
+import { PENDING_MAX_MESSAGES } from '../../../plugins/signaling/connection.js'
 
 /** Another pair, in another room, still relays: one client's abuse never takes the server down. */
 async function stillServing (t: Test, h: Harness, room: string): Promise<void> {
@@ -59,6 +60,40 @@ t.test('under load, every frame over twice the limit closes with 1009, never a b
   for (const c of codes) counts[c] = (counts[c] ?? 0) + 1
   t.same(counts, { 1009: 16 }, 'all 16 closes are 1009 (message too big)')
   await stillServing(t, h, 'after-many-1009')
+})
+
+t.test('a frame ws refuses (too big, invalid UTF-8) closes with its code even while the server is busy with earlier frames (found by the fuzzer)', async (t) => {
+  // A burst that takes every frame below, so that none is refused for the rate.
+  const h = await signalingServer(t, { WS_MAX_MESSAGE_BYTES: 4096, WS_MESSAGE_BURST: 1000 })
+  const bad: Array<[string, Buffer, number]> = [
+    ['too big', Buffer.alloc(100_000, 0x61), 1009],
+    ['invalid UTF-8', Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), 1007]
+  ]
+  for (const [what, frame, code] of bad) {
+    const peers = await Promise.all(Array.from({ length: 10 }, async (_, i) => h.connect(`sender-${i}`)))
+    for (const peer of peers) {
+      // Frames before the bad one keep the server busy, frames after it are still arriving when it is
+      // refused: resetting the connection then discarded the close frame (the client saw 1006).
+      for (let i = 0; i < 300; i++) peer.sendRaw('{"type":"ping"}')
+      peer.sendRaw(frame)
+      for (let i = 0; i < 30; i++) peer.sendRaw('{"type":"ping"}')
+    }
+    t.same(await Promise.all(peers.map(async (p) => p.waitClosed())), peers.map(() => code), `${what}: every socket closed with ${code}`)
+    for (const peer of peers) peer.drop()
+  }
+  await stillServing(t, h, 'after-bad-frames')
+})
+
+t.test('a burst of barrier messages (pings, joins) past the pending bound is answered in full; the socket is read again afterwards (found by the fuzzer)', async (t) => {
+  const h = await signalingServer(t, { WS_MESSAGE_BURST: 1000 })
+  const [a, b] = await pair(h, 'r')
+  // More than PENDING_MAX_MESSAGES: reading pauses until they are done, and must then resume.
+  const count = PENDING_MAX_MESSAGES + 72
+  for (let i = 0; i < count; i++) a.send({ type: 'ping', id: `p${i}` })
+  t.equal((await a.waitCount('pong', count)).length, count, 'every ping answered')
+  a.send({ type: 'offer', room: 'r', to: b.peerId, sdp: 'v=0 after the burst' })
+  t.match(await b.next('offer'), { sdp: 'v=0 after the burst' }, 'and the connection goes on')
+  await a.sync()
 })
 
 t.test('rate limit: refusals with SWB_RATE_LIMITED, then close 4029 when the client keeps pushing', async (t) => {
