@@ -35,6 +35,8 @@ export class WsPeer {
   /** Errors the client socket emitted (e.g. a refused upgrade, a protocol error). */
   readonly errors: Error[] = []
   private waiters: Array<{ match: (m: Msg) => boolean, resolve: (m: Msg) => void, from: number }> = []
+  /** Server pings seen since the socket opened (ws answers them unless `autoPong` is false). */
+  pings = 0
   closeCode: number | undefined
   closeReason = ''
   readonly closed: Promise<number>
@@ -50,6 +52,8 @@ export class WsPeer {
         return false
       })
     })
+    // Counted from the start: a heartbeat ping can arrive in the same read as the welcome.
+    socket.on('ping', () => { this.pings++ })
     // Always listened to: an unhandled 'error' on a client socket would crash the test process.
     socket.on('error', (err) => { this.errors.push(err) })
     this.closed = new Promise((resolve) => socket.on('close', (code, reason) => {
