@@ -10,11 +10,12 @@ export const DevTokenBodySchema = Type.Object({
   sub: Type.Optional(SubSchema),
   name: Type.Optional(NameSchema),
   role: Type.Optional(RoleSchema),
-  rooms: Type.Array(RoomGrantClaimSchema, {
+  // Optional with a default: filled in when absent, and not `required` in the OpenAPI document.
+  rooms: Type.Optional(Type.Array(RoomGrantClaimSchema, {
     maxItems: MAX_ROOM_GRANTS,
     default: DEV_TOKEN_DEFAULT_ROOMS,
     description: 'Room grants, as in the rooms claim; [] grants no room'
-  }),
+  })),
   ttl: Type.Integer({
     minimum: DEV_TOKEN_TTL.min,
     maximum: DEV_TOKEN_TTL.max,
