@@ -120,6 +120,12 @@ interface Pending {
 
 const DEFAULTS = { maxQueuedMessages: 100, requestTimeoutMs: 15_000, connectTimeoutMs: 10_000, ackIntervalMs: 1000, ackEveryMessages: 64 }
 
+/**
+ * The longest Retry-After connect() waits out by itself. Longer (or none) and the refusal rejects
+ * connect(): the app decides whether to try again that late.
+ */
+const MAX_CONNECT_RETRY_AFTER_MS = 60_000
+
 /** Auth codes a new token can cure (a token function is asked again); any other 4xx stops reconnecting. */
 const RENEWABLE_AUTH_CODES = new Set(['SWB_AUTH_TOKEN_EXPIRED', 'SWB_AUTH_TOKEN_NOT_YET_VALID'])
 
@@ -221,9 +227,11 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
   // ---- connection lifecycle ---------------------------------------------------------------
 
   /**
-   * Opens the first connection and resolves with its welcome. A failure rejects with a
-   * SwitchboardError (for a refused upgrade, the reason learned from the preflight route) and leaves
-   * the client idle, so connect() may be called again. Reconnection only starts once a session exists.
+   * Opens the first connection and resolves with its welcome. A refusal that says when to come back
+   * (Retry-After, e.g. a 503 while the server fetches its IdP's new signing key) is retried after that
+   * long, within `reconnect.maxAttempts`. Any other failure rejects with a SwitchboardError (for a
+   * refused upgrade, the reason learned from the preflight route) and leaves the client idle, so
+   * connect() may be called again. Reconnection only starts once a session exists.
    */
   async connect (): Promise<WelcomeMessage> {
     if (this._state === 'closed') throw new SwitchboardError(ClientErrorCode.CLOSED, 'This client was closed; create a new one')
@@ -232,7 +240,7 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
     if (this._state === 'reconnecting') return (await this.waitFor('open')).welcome
     if (this.WS === undefined) throw new TypeError('No WebSocket implementation: pass { WebSocket } (in Node 20: import { WebSocket } from \'ws\')')
     this.setState('connecting')
-    this.connecting = this.openSocket().catch((err: unknown) => {
+    this.connecting = this.openFirst().catch((err: unknown) => {
       const error = asSwitchboardError(err, ClientErrorCode.CONNECT_FAILED)
       if (this._state === 'connecting') {
         this.setState('idle')
@@ -308,6 +316,36 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
     }
     if (typeof token !== 'string' || token === '') throw new SwitchboardError(ClientErrorCode.TOKEN_UNAVAILABLE, 'The token function returned no token')
     return token
+  }
+
+  /** connect()'s attempts: the first, and one more after each refusal that came with a short enough Retry-After. */
+  private async openFirst (): Promise<WelcomeMessage> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.openSocket()
+      } catch (err) {
+        const error = asSwitchboardError(err, ClientErrorCode.CONNECT_FAILED)
+        const wait = error.retryAfterMs
+        if (wait === undefined || wait > MAX_CONNECT_RETRY_AFTER_MS || this.reconnect === false ||
+          attempt >= this.reconnect.maxAttempts || this._state !== 'connecting') throw error
+        await this.pauseConnecting(wait)
+      }
+    }
+  }
+
+  /** Waits between two connect() attempts; close() cuts it short (through abortAttempt, as it does an attempt). */
+  private async pauseConnecting (ms: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.abortAttempt = undefined
+        resolve()
+      }, ms)
+      this.abortAttempt = (error) => {
+        clearTimeout(timer)
+        this.abortAttempt = undefined
+        reject(error)
+      }
+    })
   }
 
   /** One connection attempt: resolves once the welcome is processed, rejects with the reason it failed. */

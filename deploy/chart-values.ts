@@ -56,6 +56,7 @@ const CHART_NOTES: Readonly<Record<string, string>> = {
   METRICS_PORT: 'Adds a `metrics` container and Service port; the ServiceMonitor scrapes it and the Ingress does not reach it.',
   SHUTDOWN_DRAIN_SECONDS: 'terminationGracePeriodSeconds must exceed preStopSleepSeconds + this + 5 (the chart checks).',
   JWT_PUBLIC_KEY: 'Not secret. Set only one of secrets.JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL.',
+  ROOM_GRANTS: 'Breaking since grants became required: tokens without a rooms claim or room: scope join no room; "any" restores the old behaviour (docs/auth.md#room-grants).',
   STUN_URLS: 'Comma-separated stun: URLs. Filled in from coturn.publicHost when coturn.enabled and this is empty.',
   TURN_URLS: 'Comma-separated turn:/turns: URLs. Filled in from coturn.publicHost when coturn.enabled and this is empty.'
 }

@@ -18,6 +18,7 @@ import { DevTokenBodySchema, type DevTokenBody } from '../plugins/auth/schemas.j
 const USAGE = `usage: npm run token -- [--sub <id>] [--name <display name>] [--role <role>]
                          [--room <room>[=<role>]]... [--ttl <seconds, 60..86400>]
   --room may repeat; a room ending in * grants a prefix (clinic-42/*); room=role sets the role in that room.
+  Without --room the token grants every room (*).
   Signs with JWT_SECRET when set, else asks the dev server at SWITCHBOARD_URL (default http://127.0.0.1:8080).`
 
 export class UsageError extends Error {}

@@ -12,7 +12,7 @@ export const RoomPatternSchema = Type.String({
   minLength: 1,
   maxLength: 128,
   pattern: PRINTABLE,
-  description: 'Exact room name, or a prefix ending in * (e.g. clinic-42/*); * alone means any room'
+  description: 'Exact room name, or a prefix ending in * (e.g. clinic-42/* matches clinic-42/a, not clinic-42/); * alone means any room'
 })
 
 /** One entry of the `rooms` claim: a bare room (pattern) or `{ room, role? }`. */
@@ -20,27 +20,41 @@ export const RoomGrantClaimSchema = Type.Union([
   RoomPatternSchema,
   Type.Object({ room: RoomPatternSchema, role: Type.Optional(RoleSchema) })
 ])
-export const RoomsClaimSchema = Type.Array(RoomGrantClaimSchema, { maxItems: 256 })
+/** Most grants one token may carry, from its rooms claim and from its scopes, each. */
+export const MAX_ROOM_GRANTS = 256
+export const RoomsClaimSchema = Type.Array(RoomGrantClaimSchema, { maxItems: MAX_ROOM_GRANTS })
 
 /**
- * The claims Switchboard reads. Other claims are allowed (IdPs add many) and ignored.
+ * The claims Switchboard reads at fixed names. Other claims are allowed (IdPs add many) and ignored.
+ * The room grants are read separately (grants.ts): their claim is configurable (JWT_ROOMS_CLAIM).
  * `exp` presence and the time checks are enforced by jose before this schema runs.
  */
 export const ClaimsSchema = Type.Object({
   sub: SubSchema,
   exp: Type.Number(),
   name: Type.Optional(NameSchema),
-  role: Type.Optional(RoleSchema),
-  rooms: Type.Optional(RoomsClaimSchema)
+  role: Type.Optional(RoleSchema)
 })
 export type Claims = Static<typeof ClaimsSchema>
 export type RoomsClaim = Static<typeof RoomsClaimSchema>
 
 // Compiled once at module load; verify() runs on every request and socket.
 const claimsCheck = TypeCompiler.Compile(ClaimsSchema)
+const roomsClaimCheck = TypeCompiler.Compile(RoomsClaimSchema)
+const roomPatternCheck = TypeCompiler.Compile(RoomPatternSchema)
+const roleCheck = TypeCompiler.Compile(RoleSchema)
 
 export function validClaims (payload: unknown): payload is Claims {
   return claimsCheck.Check(payload)
+}
+
+export function validRoomsClaim (value: unknown): value is RoomsClaim {
+  return roomsClaimCheck.Check(value)
+}
+
+/** A grant taken from elsewhere than the rooms claim (a scope) follows the same rules. */
+export function validGrant (grant: RoomGrant): boolean {
+  return roomPatternCheck.Check(grant.room) && (grant.role === undefined || roleCheck.Check(grant.role))
 }
 
 export function normaliseRooms (rooms: RoomsClaim): RoomGrant[] {
@@ -50,20 +64,25 @@ export function normaliseRooms (rooms: RoomsClaim): RoomGrant[] {
   })
 }
 
-/** Picks the fields of a validated claims set that make up an Identity (nothing else is kept). */
-export function identityFromClaims (claims: Claims): Identity {
+/**
+ * Picks the fields of a validated claims set that make up an Identity (nothing else is kept), with the
+ * room grants read from the token (undefined: the token does not restrict rooms).
+ */
+export function identityFromClaims (claims: Claims, rooms: RoomGrant[] | undefined): Identity {
   const identity: Identity = { sub: claims.sub, exp: claims.exp }
   if (claims.name !== undefined) identity.name = claims.name
   if (claims.role !== undefined) identity.role = claims.role
-  if (claims.rooms !== undefined) identity.rooms = normaliseRooms(claims.rooms)
+  if (rooms !== undefined) identity.rooms = rooms
   return identity
 }
 
 /**
  * The grant that admits `identity` to `room`, or undefined when none does.
  * An exact grant wins over a prefix (`clinic-42/*`), a longer prefix over a shorter one, and `*` matches
- * any room. A token without a `rooms` claim is unrestricted. The returned role falls back to the
- * identity's global role when the grant names none.
+ * any room. A prefix grant needs at least one character after its prefix: `clinic-42/*` matches
+ * `clinic-42/a`, not `clinic-42/` (nor `clinic-42`). An identity without grants (`rooms` undefined, only
+ * under ROOM_GRANTS=any) is unrestricted. The returned role falls back to the identity's global role
+ * when the grant names none.
  */
 export function grantFor (identity: Pick<Identity, 'role' | 'rooms'>, room: string): RoomGrant | undefined {
   const withRole = (grant: RoomGrant): RoomGrant => {
@@ -79,7 +98,7 @@ export function grantFor (identity: Pick<Identity, 'role' | 'rooms'>, room: stri
   for (const grant of identity.rooms) {
     if (!grant.room.endsWith('*')) continue
     const prefix = grant.room.slice(0, -1)
-    if (room.startsWith(prefix) && (best === undefined || grant.room.length > best.room.length)) best = grant
+    if (room.length > prefix.length && room.startsWith(prefix) && (best === undefined || grant.room.length > best.room.length)) best = grant
   }
   return best && withRole(best)
 }

@@ -12,7 +12,9 @@ export const AuthConfigSchema = Type.Object({
   JWT_CLOCK_TOLERANCE_SECONDS: Type.Integer({ default: 5, minimum: 0, maximum: 300, description: 'Leeway for exp/nbf' }),
   JWT_JWKS_COOLDOWN_SECONDS: Type.Integer({ default: 30, minimum: 0, maximum: 3600, description: 'Least time between two JWKS fetches (an unknown kid does not hammer the IdP)' }),
   JWT_JWKS_CACHE_SECONDS: Type.Integer({ default: 600, minimum: 1, maximum: 86400, description: 'How long fetched keys are trusted before a refresh' }),
-  JWT_JWKS_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 60000, description: 'JWKS fetch timeout' })
+  JWT_JWKS_TIMEOUT_MS: Type.Integer({ default: 5000, minimum: 100, maximum: 60000, description: 'JWKS fetch timeout' }),
+  JWT_ROOMS_CLAIM: Type.String({ default: 'rooms', minLength: 1, maxLength: 256, description: 'Dotted path of the claim holding room grants (e.g. app.rooms, https://example.com/claims.rooms); `room:` scopes grant rooms too' }),
+  ROOM_GRANTS: Type.Union([Type.Literal('required'), Type.Literal('any')], { default: 'required', description: 'required: a token joins only the rooms it grants (none without grants, SWB_ROOM_FORBIDDEN); any: a token without grants joins every room' })
 })
 export type AuthConfig = Static<typeof AuthConfigSchema>
 

@@ -49,15 +49,16 @@ export const JWKS_RETRY_AFTER_SECONDS = 5
 /**
  * Builds the error for a reason with its response headers:
  * no token → `Bearer realm=...` without an error (RFC 6750 §3.1), a bad token → `error="invalid_token"`,
- * unreachable JWKS → 503 with Retry-After (a server problem, not the client's token).
+ * no key for the token yet → 503 with Retry-After (a server problem, not the client's token): after
+ * `retryAfterSeconds` (an IdP outage: JWKS_RETRY_AFTER_SECONDS; the JWKS cooldown: when it ends).
  */
-export function authError (reason: AuthReason): AuthError {
+export function authError (reason: AuthReason, retryAfterSeconds = JWKS_RETRY_AFTER_SECONDS): AuthError {
   const err = new AUTH_ERRORS[reason]() as unknown as AuthError
   err.reason = reason
   if (reason === 'TOKEN_MISSING') {
     err.headers = { 'www-authenticate': `Bearer realm="${REALM}"` }
   } else if (reason === 'JWKS_UNAVAILABLE') {
-    err.headers = { 'retry-after': String(JWKS_RETRY_AFTER_SECONDS) }
+    err.headers = { 'retry-after': String(retryAfterSeconds) }
   } else {
     err.headers = { 'www-authenticate': `Bearer realm="${REALM}", error="invalid_token", error_description="${err.message}"` }
   }

@@ -4,6 +4,7 @@ import { list } from '../../src/config.js'
 import { devTokenRoutes } from './dev-token.js'
 import { authError, isAuthError } from './errors.js'
 import { extractToken, isWebSocketUpgrade } from './extract.js'
+import { createGrantReader } from './grants.js'
 import { resolveKeySetup } from './keys.js'
 import { createVerifier } from './verifier.js'
 import type { Auth, Identity } from './types.js'
@@ -31,6 +32,7 @@ async function auth (app: FastifyInstance): Promise<void> {
     issuer: config.JWT_ISSUER,
     audience,
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
+    grants: createGrantReader({ roomsClaim: config.JWT_ROOMS_CLAIM, mode: config.ROOM_GRANTS }),
     log
   })
 
@@ -51,7 +53,7 @@ async function auth (app: FastifyInstance): Promise<void> {
 
   app.decorate('auth', { verify, extractToken, authenticate, mode: keys.mode, algorithms: keys.algorithms } satisfies Auth)
   app.decorateRequest('identity', null)
-  log.info({ mode: keys.mode, algorithms: keys.algorithms }, 'token verification configured')
+  log.info({ mode: keys.mode, algorithms: keys.algorithms, roomsClaim: config.JWT_ROOMS_CLAIM, roomGrants: config.ROOM_GRANTS }, 'token verification configured')
 
   if (keys.mode === 'jwks') {
     const { jwks } = keys

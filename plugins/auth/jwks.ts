@@ -1,10 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { createLocalJWKSet, createRemoteJWKSet, type FlattenedJWSInput, type JWSHeaderParameters } from 'jose'
+import { createLocalJWKSet, createRemoteJWKSet, customFetch, type FetchImplementation, type FlattenedJWSInput, type JWSHeaderParameters } from 'jose'
 import { errors } from 'jose'
 import { authError } from './errors.js'
 
 /** The longest we stop trying the IdP after a failed fetch; shorter when the cooldown is shorter. */
 const MAX_FAILURE_BACKOFF_MS = 5000
+/** Added to the cooldown's end in Retry-After: jose dates its fetch a little after the response we time. */
+const RETRY_AFTER_MARGIN_MS = 250
 
 export interface JwksResolverOptions {
   url: string
@@ -42,19 +44,32 @@ function describeFetchFailure (err: unknown): Record<string, unknown> {
 }
 
 /**
- * jose's remote JWKS set (cache, cooldown on unknown kid, timeout) plus two things it lacks:
+ * jose's remote JWKS set (cache, cooldown on unknown kid, timeout) plus three things it lacks:
  * - stale-on-error: when a refetch fails, keys fetched earlier keep verifying, so an IdP outage does not
  *   log everybody out; only a key we never saw gets SWB_AUTH_JWKS_UNAVAILABLE;
  * - failure backoff: after a failed fetch no request triggers another for a while, so a flood of tokens
- *   during an outage does not become a flood of fetches (or of requests each waiting for the timeout).
+ *   during an outage does not become a flood of fetches (or of requests each waiting for the timeout);
+ * - rotation without a final 401: a key missing from a set fetched before the token arrived, while the
+ *   cooldown forbids a refetch, may well have been published since. That token gets a retryable 503 with
+ *   Retry-After set to the end of the cooldown, when its retry refetches; only a key missing from a set
+ *   fetched after the token arrived is a bad signature.
  */
 export function createJwksResolver (opts: JwksResolverOptions): JwksResolver {
   const url = new URL(opts.url)
   const logUrl = `${url.origin}${url.pathname}` // no query string: it might carry an API key
+  // When the last successful fetch started and answered (jose keeps its own timestamp private).
+  let lastFetch = { startedAt: Number.NEGATIVE_INFINITY, answeredAt: Number.NEGATIVE_INFINITY }
+  const timedFetch: FetchImplementation = async (input, init) => {
+    const startedAt = Date.now()
+    const response = await fetch(input, init)
+    if (response.status === 200) lastFetch = { startedAt, answeredAt: Date.now() }
+    return response
+  }
   const remote = createRemoteJWKSet(url, {
     cooldownDuration: opts.cooldownMs,
     cacheMaxAge: opts.cacheMaxAgeMs,
-    timeoutDuration: opts.timeoutMs
+    timeoutDuration: opts.timeoutMs,
+    [customFetch]: timedFetch
   })
   const failureBackoffMs = Math.min(opts.cooldownMs, MAX_FAILURE_BACKOFF_MS)
   let failedAt = Number.NEGATIVE_INFINITY
@@ -78,12 +93,20 @@ export function createJwksResolver (opts: JwksResolverOptions): JwksResolver {
     }
   }
 
+  /** The 503 for a key that may have been published since the last fetch: retry when the cooldown ends. */
+  function unknownKeyDuringCooldown (): Error {
+    const untilRefetch = lastFetch.answeredAt + opts.cooldownMs - Date.now() + RETRY_AFTER_MARGIN_MS
+    return authError('JWKS_UNAVAILABLE', Math.max(1, Math.ceil(untilRefetch / 1000)))
+  }
+
   return {
     async resolve (header, token) {
-      if (Date.now() - failedAt < failureBackoffMs) return fromLastKnown(header, token)
+      const arrivedAt = Date.now()
+      if (arrivedAt - failedAt < failureBackoffMs) return fromLastKnown(header, token)
       try {
         return await remote(header, token)
       } catch (err) {
+        if (err instanceof errors.JWKSNoMatchingKey && lastFetch.startedAt < arrivedAt && remote.coolingDown) throw unknownKeyDuringCooldown()
         if (isKeySelectionError(err)) throw err
         fetchFailed(err)
         return fromLastKnown(header, token)

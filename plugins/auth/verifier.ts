@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { UnsecuredJWT, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyOptions } from 'jose'
 import { authError, isAuthError, type AuthError, type AuthReason } from './errors.js'
 import { identityFromClaims, validClaims } from './claims.js'
+import type { GrantsResult } from './grants.js'
 import { createHmacSignatureCheck } from './hmac-jws.js'
 import type { KeySetup } from './keys.js'
 import { TokenCache } from './token-cache.js'
@@ -19,6 +20,8 @@ export interface VerifierOptions {
   /** Accepted audiences; the token must name at least one. */
   audience?: string[]
   clockToleranceSeconds: number
+  /** Reads the room grants of a verified payload (grants.ts: JWT_ROOMS_CLAIM, scopes, ROOM_GRANTS). */
+  grants: (payload: Record<string, unknown>) => GrantsResult
   log: FastifyBaseLogger
   /** The clock of the verification cache (tests inject one). */
   now?: () => number
@@ -166,7 +169,9 @@ export function createVerifier (opts: VerifierOptions): (token: string) => Promi
     }
 
     if (!validClaims(payload)) throw withVerifiedSub(authError('CLAIMS_INVALID'), payload)
-    const identity = identityFromClaims(payload)
+    const grants = opts.grants(payload)
+    if (!grants.ok) throw withVerifiedSub(authError('CLAIMS_INVALID'), payload)
+    const identity = identityFromClaims(payload, grants.rooms)
     cache?.set(token, identity)
     return identity
   }

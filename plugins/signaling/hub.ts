@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Config } from '../../src/config.js'
 import type { Auth, Identity } from '../auth/types.js'
+import { grantFor } from '../auth/claims.js'
 import type { DeliveryOutcome, RoomRegistry } from '../registry/types.js'
 import { Connection, PENDING_MIN_BYTES, watchSocket, type ConnectionHost, type ConnectionSettings } from './connection.js'
 import { DeadlineQueue } from './deadlines.js'
@@ -155,6 +156,7 @@ export class SignalingHub {
       }
       conn = this.install(peerId, identity, socket, tcp, 0, reqId)
     } else if (resume) {
+      rooms = await this.leaveUngranted(conn, identity, rooms)
       // Read the backlog again now that the sink is attached: whatever was delivered since the first
       // read (while no sink, or the replaced one, was attached) is in it, and everything from here on
       // waits in the connection; startLive() skips the overlap by seq, so nothing is lost or doubled.
@@ -327,14 +329,37 @@ export class SignalingHub {
     await this.deliverAll(outcome.peers, 'peer-joined', JSON.stringify({ type: 'peer-joined', room, peer: member } satisfies OutgoingMessage))
   }
 
-  async leave (who: Who & { peerId: string }, room: string): Promise<void> {
+  /** `reason` is what the others see: `left` (the peer asked), `revoked` (its token no longer grants the room). */
+  async leave (who: Who & { peerId: string }, room: string, reason: 'left' | 'revoked' = 'left'): Promise<void> {
     const { peerId } = who
     const remaining = await this.registry.leave(room, peerId)
     if (remaining === undefined) throw new SignalError(SignalCode.NOT_IN_ROOM, `You are not in room "${room}"`)
-    this.log.info({ peerId, room }, 'left room')
+    this.log.info({ peerId, room, reason }, 'left room')
     this.observer.left(who, room)
     await this.deliver(peerId, { type: 'left', room })
-    await this.deliverAll(remaining, 'peer-left', JSON.stringify({ type: 'peer-left', room, peerId, reason: 'left' } satisfies OutgoingMessage))
+    await this.deliverAll(remaining, 'peer-left', JSON.stringify({ type: 'peer-left', room, peerId, reason } satisfies OutgoingMessage))
+  }
+
+  /**
+   * A resume presents a new token, perhaps with fewer grants: the rooms it no longer grants are left
+   * (the peer gets `left`, after its welcome; the others `peer-left` with reason `revoked`), so a grant
+   * taken away at the IdP takes effect at the next reconnect. Returns the rooms the peer stays in.
+   */
+  private async leaveUngranted (conn: Connection, identity: Identity, rooms: string[]): Promise<string[]> {
+    const kept: string[] = []
+    for (const room of rooms) {
+      if (grantFor(identity, room) !== undefined) {
+        kept.push(room)
+        continue
+      }
+      try {
+        await this.leave(conn.who, room, 'revoked')
+      } catch (err) {
+        // Gone meanwhile (a concurrent expiry): nothing to leave.
+        if (!(err instanceof SignalError && err.code === SignalCode.NOT_IN_ROOM)) throw err
+      }
+    }
+    return kept
   }
 
   /** An application message to everyone else in the room; the sender must be a member. */

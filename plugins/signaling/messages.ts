@@ -117,7 +117,9 @@ export const PeerJoinedMessage = serverMessage('peer-joined', { room: RoomName, 
 export const PeerLeftMessage = serverMessage('peer-left', {
   room: RoomName,
   peerId: PeerId,
-  reason: Type.Union([Type.Literal('left'), Type.Literal('timeout')], { description: '`left`: it said so; `timeout`: it dropped and did not resume within the grace period' })
+  reason: Type.Union([Type.Literal('left'), Type.Literal('timeout'), Type.Literal('revoked')], {
+    description: '`left`: it said so; `timeout`: it dropped and did not resume within the grace period; `revoked`: it resumed with a token that no longer grants the room'
+  })
 }, 'A peer left a room you are in.')
 export const RelayedOfferMessage = serverMessage('offer', { room: RoomName, from: PeerId, sdp: Type.String() }, 'SDP offer from peer `from`.')
 export const RelayedAnswerMessage = serverMessage('answer', { room: RoomName, from: PeerId, sdp: Type.String() }, 'SDP answer from peer `from`.')

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { SwitchboardClient, SwitchboardError, type ServerMessageOf } from '../../client/index.js'
 import { signTestToken } from '../helpers/tokens.js'
+import { startJwksServer } from '../helpers/jwks-server.js'
 import { connectedClient, makeClient, startServer, withoutGlobalWebSocket } from './helpers.js'
 
 t.test('two clients join a room and relay offer, answer, candidates and app messages', async (t) => {
@@ -110,6 +111,29 @@ t.test('a refused upgrade rejects connect() with the reason from the preflight r
 
   const nowhere = makeClient(t, 'http://127.0.0.1:1', { token: 'x.y.z' })
   await t.rejects(nowhere.connect(), { code: 'SWB_CLIENT_NETWORK' }, 'nothing listens: the preflight cannot reach it either')
+})
+
+t.test('connect() waits out a refusal with Retry-After: the IdP signs with a key the server fetches after its cooldown', async (t) => {
+  const idp = await startJwksServer(t, ['ES256'])
+  // 3 s: the new key's first attempt must land inside the cooldown even on a loaded machine.
+  const { base } = await startServer(t, { JWT_SECRET: undefined, JWT_JWKS_URL: idp.url, JWT_JWKS_COOLDOWN_SECONDS: 3 })
+  await connectedClient(t, base, 'first', { token: await idp.keys[0]!.sign({ sub: 'first' }) })
+  const rotated = await idp.addKey('ES256')
+
+  const preflights: Array<{ status: number, retryAfter: string | null }> = []
+  const client = makeClient(t, base, {
+    token: async () => rotated.sign({ sub: 'rotated' }),
+    fetch: async (input, init) => {
+      const res = await fetch(input, init)
+      preflights.push({ status: res.status, retryAfter: res.headers.get('retry-after') })
+      return res
+    }
+  })
+  const welcome = await client.connect()
+  t.match(welcome, { userId: 'rotated' }, 'in, without the app retrying')
+  t.ok(preflights.length > 0, 'the first attempt was refused (the key was not fetched yet)')
+  t.ok(preflights.every((p) => p.status === 503 && p.retryAfter !== null), 'the refusals on the way were the retryable 503, never a 401')
+  t.equal(idp.fetches, 2, 'one refetch, after the cooldown')
 })
 
 t.test('without a WebSocket implementation connect() says how to provide one; HTTP calls still work', async (t) => {

@@ -11,8 +11,15 @@ export interface SignTestTokenOptions {
 }
 
 /**
+ * The grant test tokens carry unless a test passes its own `rooms`: every room. ROOM_GRANTS=required
+ * (the default) admits a token to no room without a grant, and most tests are not about grants.
+ */
+export const ANY_ROOM_GRANT: readonly string[] = ['*']
+
+/**
  * Signs an HMAC token that the app built by testConfig() accepts.
- * Claims default to { sub: 'alice' }; a claim set to undefined is left out (e.g. { sub: undefined }).
+ * Claims default to { sub: 'alice', rooms: ['*'] }; a claim set to undefined is left out (e.g.
+ * { rooms: undefined } for a token without a rooms claim).
  * `iat` is added unless given; `exp` comes from opts.expiresIn unless the claims carry their own.
  */
 export async function signTestToken (
@@ -20,7 +27,7 @@ export async function signTestToken (
   opts: SignTestTokenOptions = {}
 ): Promise<string> {
   const payload: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries({ sub: 'alice', ...claims })) {
+  for (const [k, v] of Object.entries({ sub: 'alice', rooms: ANY_ROOM_GRANT, ...claims })) {
     if (v !== undefined) payload[k] = v
   }
   const jwt = new SignJWT(payload).setProtectedHeader({ alg: opts.alg ?? 'HS256', typ: 'JWT' })

@@ -41,7 +41,7 @@ t.test('POST /v1/dev/token mints a token the same app accepts', async (t) => {
   })
 })
 
-t.test('defaults: random dev sub, one hour', async (t) => {
+t.test('defaults: random dev sub, one hour, every room', async (t) => {
   const { app } = await buildAuthApp(t, devMode)
   const a = await app.inject({ method: 'POST', url: '/v1/dev/token', payload: {} })
   const b = await app.inject({ method: 'POST', url: '/v1/dev/token', payload: {} })
@@ -51,7 +51,9 @@ t.test('defaults: random dev sub, one hour', async (t) => {
   t.match(idA.sub, /^dev-[0-9a-f]{8}$/)
   t.not(idA.sub, idB.sub, 'two tokens without sub are two users')
   t.ok(Math.abs(idA.exp - (nowSeconds() + 3600)) <= 2)
-  t.equal(idA.rooms, undefined, 'no rooms claim: unrestricted')
+  t.same(idA.rooms, [{ room: '*' }], 'without rooms the token grants every room (ROOM_GRANTS=required admits nothing without a grant)')
+  const none = await app.inject({ method: 'POST', url: '/v1/dev/token', payload: { rooms: [] } })
+  t.same((await app.auth.verify(none.json().token)).rooms, [], 'rooms: [] mints a token that grants no room')
 })
 
 t.test('bad bodies get 400 problems', async (t) => {

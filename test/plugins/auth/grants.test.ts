@@ -6,7 +6,7 @@ import { buildAuthApp } from './app.js'
 
 const base: Identity = { sub: 'alice', exp: 0 }
 
-t.test('no rooms claim: every room is allowed, with the global role', async (t) => {
+t.test('an identity without grants (ROOM_GRANTS=any) may join every room, with the global role', async (t) => {
   t.same(grantFor({ ...base, role: 'guest' }, 'any-room'), { room: 'any-room', role: 'guest' })
   t.same(grantFor(base, 'any-room'), { room: 'any-room' }, 'no role at all stays absent')
 })
@@ -37,6 +37,20 @@ t.test('exact grants, prefix grants and the * wildcard', async (t) => {
   const anyRoom: Identity = { ...base, rooms: [{ room: '*', role: 'admin' }, { room: 'r1', role: 'guest' }] }
   t.same(grantFor(anyRoom, 'whatever'), { room: '*', role: 'admin' })
   t.same(grantFor(anyRoom, 'r1'), { room: 'r1', role: 'guest' }, 'exact still wins over *')
+})
+
+t.test('a prefix grant needs something after its prefix', async (t) => {
+  const identity: Identity = { ...base, rooms: [{ room: 'clinic-42/*' }] }
+  t.same(grantFor(identity, 'clinic-42/a'), { room: 'clinic-42/*' })
+  t.equal(grantFor(identity, 'clinic-42/'), undefined, 'clinic-42/* does not match clinic-42/')
+  t.equal(grantFor(identity, 'clinic-42'), undefined)
+  t.same(grantFor(identity, 'clinic-42//'), { room: 'clinic-42/*' }, 'any character counts, a second slash too')
+  const nested: Identity = { ...base, rooms: [{ room: 'clinic-42/*', role: 'host' }, { room: 'clinic-42/a/*', role: 'nurse' }] }
+  t.same(grantFor(nested, 'clinic-42/a/'), { room: 'clinic-42/*', role: 'host' }, 'the longer prefix does not match its own prefix: the shorter one does')
+  const star: Identity = { ...base, rooms: [{ room: '*' }] }
+  t.same(grantFor(star, 'x'), { room: '*' }, '* matches any (non-empty) room')
+  const exactSlash: Identity = { ...base, rooms: [{ room: 'clinic-42/' }] }
+  t.same(grantFor(exactSlash, 'clinic-42/'), { room: 'clinic-42/' }, 'a room ending in / is granted by its exact name')
 })
 
 t.test('a * inside a name is literal; only a trailing * is a prefix', async (t) => {

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { SignJWT, jwtVerify } from 'jose'
 import { resolveKeySetup, type KeySetup } from '../../../plugins/auth/keys.js'
 import { createVerifier } from '../../../plugins/auth/verifier.js'
+import { createGrantReader } from '../../../plugins/auth/grants.js'
 import { isAuthError } from '../../../plugins/auth/errors.js'
 import { testConfig, TEST_JWT_SECRET } from '../../helpers/config.js'
 import { signTestToken } from '../../helpers/tokens.js'
@@ -13,7 +14,7 @@ const log = pino({ level: 'silent' }) as unknown as FastifyBaseLogger
 const SECRET_BYTES = new TextEncoder().encode(TEST_JWT_SECRET)
 
 function verifierFor (keys: KeySetup, extra: { issuer?: string, audience?: string[] } = {}): (token: string) => Promise<unknown> {
-  return createVerifier({ keys, clockToleranceSeconds: 0, log, ...extra })
+  return createVerifier({ keys, clockToleranceSeconds: 0, grants: createGrantReader({ roomsClaim: 'rooms', mode: 'required' }), log, ...extra })
 }
 
 /** Counts WebCrypto key imports (what jose does for a raw secret on every jwtVerify) while `fn` runs. */

@@ -44,6 +44,7 @@ t.test('without JWT_SECRET it asks the development server at SWITCHBOARD_URL', a
   const identity = await app.auth.verify(run.stdout.trim())
   t.equal(identity.sub, 'carol')
   t.ok(Math.abs(identity.exp - (nowSeconds() + 120)) <= 5)
+  t.same(identity.rooms, [{ room: '*' }], 'without --room the token grants every room')
 })
 
 t.test('failures exit non-zero, say why on stderr, and print no token', async (t) => {
@@ -61,7 +62,7 @@ t.test('failures exit non-zero, say why on stderr, and print no token', async (t
 })
 
 t.test('argument parsing (in process)', async (t) => {
-  t.same(parseRequest([]), { ttl: 3600 })
+  t.same(parseRequest([]), { rooms: ['*'], ttl: 3600 }, 'every room unless --room says otherwise')
   t.same(parseRequest(['--sub', 'a', '--name', 'A', '--room', 'r=host', '--room', 'x']), {
     sub: 'a', name: 'A', rooms: [{ room: 'r', role: 'host' }, 'x'], ttl: 3600
   })

@@ -3,6 +3,7 @@ import { pino } from 'pino'
 import { createSecretKey } from 'node:crypto'
 import { SignJWT } from 'jose'
 import { createVerifier } from '../../../plugins/auth/verifier.js'
+import { createGrantReader } from '../../../plugins/auth/grants.js'
 import { TOKEN_CACHE_TTL_MS, TokenCache } from '../../../plugins/auth/token-cache.js'
 
 const SECRET = 'token-cache-test-secret-0123456789-abcdef'
@@ -35,7 +36,7 @@ t.test('a verified token is remembered until the cache TTL or its own expiry, wh
 
 t.test('the verifier answers a repeated token from the cache, never a bad or expired one', async (t) => {
   const keys = { mode: 'secret' as const, secret: createSecretKey(Buffer.from(SECRET)), algorithms: ['HS256'] }
-  const verify = createVerifier({ keys, clockToleranceSeconds: 0, log: pino({ level: 'silent' }) } as Parameters<typeof createVerifier>[0])
+  const verify = createVerifier({ keys, clockToleranceSeconds: 0, grants: createGrantReader({ roomsClaim: 'rooms', mode: 'required' }), log: pino({ level: 'silent' }) } as Parameters<typeof createVerifier>[0])
   const nowSeconds = Math.floor(Date.now() / 1000)
   const good = await token({}, nowSeconds + 600)
   const first = await verify(good)
