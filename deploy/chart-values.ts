@@ -27,7 +27,8 @@ export const SECRET_KEYS: readonly string[] = [
   'METRICS_TOKEN', // bearer token for /metrics on the public port (production safety, issue 12)
   'REDIS_URL', // may carry a password: redis://:pass@host:6379
   'REDIS_PASSWORD',
-  'REDIS_SENTINEL_PASSWORD'
+  'REDIS_SENTINEL_PASSWORD',
+  'ADMIN_API_KEYS' // bearer keys of the admin API (/v1/admin/)
 ]
 
 /** A variable whose name ends like this must be listed in SECRET_KEYS (the test enforces it). */

@@ -6,9 +6,9 @@ import { authError, isAuthError } from './errors.js'
 import { extractToken, isWebSocketUpgrade } from './extract.js'
 import { resolveKeySetup } from './keys.js'
 import { createVerifier } from './verifier.js'
-import type { Auth, Identity } from './types.js'
+import type { Auth, Identity, RevocationCheck } from './types.js'
 
-export type { Auth, AuthMode, Identity, RoomGrant } from './types.js'
+export type { Auth, AuthMode, Identity, RevocationCheck, RoomGrant } from './types.js'
 export { grantFor } from './claims.js'
 export { extractToken, SIGNALING_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX, ACCESS_TOKEN_QUERY } from './extract.js'
 export { authError, isAuthError, type AuthError, type AuthReason } from './errors.js'
@@ -26,13 +26,24 @@ async function auth (app: FastifyInstance): Promise<void> {
   const log = app.log.child({ component: 'auth' })
   const keys = resolveKeySetup(config, log)
   const audience = list(config.JWT_AUDIENCE)
-  const verify = createVerifier({
+  const verifyToken = createVerifier({
     keys,
     issuer: config.JWT_ISSUER,
     audience,
     clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
     log
   })
+  // After the (possibly cached) verification, so a revocation applies to tokens already seen too.
+  let revoked: RevocationCheck | undefined
+  async function verify (token: string): Promise<Identity> {
+    const identity = await verifyToken(token)
+    if (revoked?.(identity) === true) {
+      const err = authError('TOKEN_REVOKED')
+      err.sub = identity.sub
+      throw err
+    }
+    return identity
+  }
 
   async function authenticate (request: FastifyRequest): Promise<void> {
     try {
@@ -49,7 +60,8 @@ async function auth (app: FastifyInstance): Promise<void> {
     }
   }
 
-  app.decorate('auth', { verify, extractToken, authenticate, mode: keys.mode, algorithms: keys.algorithms } satisfies Auth)
+  const setRevocationCheck = (check: RevocationCheck): void => { revoked = check }
+  app.decorate('auth', { verify, extractToken, authenticate, setRevocationCheck, mode: keys.mode, algorithms: keys.algorithms } satisfies Auth)
   app.decorateRequest('identity', null)
   log.info({ mode: keys.mode, algorithms: keys.algorithms }, 'token verification configured')
 
