@@ -275,8 +275,8 @@ export class MemoryRegistry implements RoomRegistry {
 
   async endRoom (room: string, startedAt?: number): Promise<PeerInfo[] | undefined> {
     const record = this.records.get(room)
-    if (record === undefined || (startedAt !== undefined && record.createdAt !== startedAt)) return undefined
     const members = [...(this.rooms.get(room)?.values() ?? [])]
+    if (record === undefined || (startedAt !== undefined && (record.createdAt !== startedAt || members.length === 0))) return undefined
     for (const m of members) this.peers.get(m.peerId)?.rooms.delete(room)
     this.rooms.delete(room)
     this.records.delete(room)

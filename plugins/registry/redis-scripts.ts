@@ -141,15 +141,16 @@ return createdAt`
 
   /**
    * Ends a room at once: KEYS room, info, joined · ARGV startedAt ('' = whichever) → nil when there is
-   * no such room (no members and no record, or it started at another time), else its members (PeerInfo
-   * JSON), all removed along with its record, so the name starts afresh.
+   * no such room (no members and no record; with startedAt: it started at another time, or nobody is in
+   * it any more, so it already ended), else its members (PeerInfo JSON), all removed along with its
+   * record, so the name starts afresh.
    */
   swbRoomEnd: {
     keys: 3,
     lua: `local createdAt = redis.call('HGET', KEYS[2], 'createdAt')
 local members = redis.call('HVALS', KEYS[1])
 if not createdAt and #members == 0 then return false end
-if ARGV[1] ~= '' and createdAt ~= ARGV[1] then return false end
+if ARGV[1] ~= '' and (createdAt ~= ARGV[1] or #members == 0) then return false end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return members`
   },

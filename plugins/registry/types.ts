@@ -76,8 +76,9 @@ export interface RoomAdministration {
   putRoomSettings (room: string, settings: RoomSettings): Promise<RoomState>
   /**
    * Ends the room at once: every member is out of it and its settings are gone, so the name starts
-   * afresh. Only the room that started at `startedAt`, when given (a max-duration timer must not end
-   * a later room of the same name). The former members, or undefined when there was no such room.
+   * afresh. Only the room that started at `startedAt`, when given, and only while someone is in it (a
+   * max-duration timer must not end a later room of the same name, nor one that already ended by
+   * emptying). The former members, or undefined when there was no such room.
    */
   endRoom (room: string, startedAt?: number): Promise<PeerInfo[] | undefined>
   /**
