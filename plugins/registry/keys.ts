@@ -47,7 +47,11 @@ export class RedisKeys {
   roomInfo (room: string): string { return `${this.prefix}room:{r:${room}}:info` }
   /** hash of peerId => when it joined (Redis time, ms): the admin API's joinedAt. */
   roomJoined (room: string): string { return `${this.prefix}room:{r:${room}}:joined` }
-  /** zset of room names (all scores 0, so ZRANGE BYLEX pages them by name): how the admin API lists rooms. Stale names are pruned as they are read. */
+  /**
+   * zset of room names (all scores 0, so ZRANGEBYLEX pages them by name): how the admin API lists rooms.
+   * A room leaves it when it empties without settings, or is ended; names left stale (an instance died
+   * mid-way) are pruned as they are read.
+   */
   roomIndex (): string { return `${this.prefix}rooms` }
   /** hash of encoded user id => when its sessions were revoked (ms): tokens issued before are refused (see REVOCATION_KEPT_MS). */
   revocations (): string { return `${this.prefix}revoked` }

@@ -79,6 +79,8 @@ export class RedisRegistry implements RoomRegistry {
   readonly stateTtlMs: number
   /** How long `~ended` resume-token markers are kept (to answer SWB_RESUME_EXPIRED rather than UNKNOWN). */
   readonly endedTtlMs: number
+  /** Rooms' records (settings) and the room index outlive a quiet day; live rooms keep them fresh. */
+  readonly roomInfoTtlMs: number
   readonly owned = new Map<string, OwnedPeer>()
   /** Connections this instance counts per user (the Redis hash holds one field per instance). */
   readonly connectionCounts = new Map<string, number>()
@@ -121,6 +123,7 @@ export class RedisRegistry implements RoomRegistry {
     this.keys = new RedisKeys(options.keyPrefix)
     this.stateTtlMs = Math.max(120_000, 3 * (options.graceMs + options.instanceTtlMs + options.reapIntervalMs))
     this.endedTtlMs = Math.max(this.stateTtlMs, 600_000)
+    this.roomInfoTtlMs = Math.max(this.stateTtlMs, ROOM_INFO_TTL_MS)
     // The relay script builds the owner's channel name as head .. owner .. tail.
     const marker = '\u0000'
     ;[this.channelHead, this.channelTail] = this.keys.instanceChannel(marker).split(marker) as [string, string]
@@ -413,7 +416,10 @@ export class RedisRegistry implements RoomRegistry {
           // Both tokens the client may hold read as ended (SWB_RESUME_EXPIRED).
           ...[tokenHash, previousTokenHash].filter((hash) => hash !== '')
             .map((hash) => this.client.set(this.keys.resumeToken(hash), ENDED_TOKEN, 'PX', this.endedTtlMs)),
-          ...rooms.map((room) => this.client.hdel(this.keys.room(room), peerId)),
+          ...rooms.map(async (room) => {
+            await this.client.hdel(this.keys.room(room), peerId)
+            await this.unindexIfEmpty(room)
+          }),
           ...rooms.map((room) => this.client.hdel(this.keys.roomJoined(room), peerId)),
           this.client.srem(this.keys.instancePeers(owner), peerId),
           // Ended from here while another instance may still hold its socket: that one must close it.
@@ -455,12 +461,12 @@ export class RedisRegistry implements RoomRegistry {
         return size >= cap && already === 0 ? { ok: false, reason: 'full', capacity: cap } : { ok: false, reason: 'too-many-rooms' }
       }
       const joined = await this.script('swbRoomJoin', [roomKey, this.keys.roomInfo(room), this.keys.roomJoined(room)],
-        [peerId, JSON.stringify(member), limits.capacity, this.stateTtlMs, limits.grantCapacity ?? '', Math.max(this.stateTtlMs, ROOM_INFO_TTL_MS)])
+        [peerId, JSON.stringify(member), limits.capacity, this.stateTtlMs, limits.grantCapacity ?? '', this.roomInfoTtlMs])
       if (joined[0] === 0) {
         if (added === 1) await this.client.srem(this.keys.peerRooms(peerId), room)
         return { ok: false, reason: 'full', capacity: joined[1] }
       }
-      if (joined[0] === 2 && joined[4] === 1) await this.client.zadd(this.keys.roomIndex(), 0, room)
+      if (joined[0] === 2 && joined[4] === 1) await this.index(room)
       const members = joined[1].map((json) => JSON.parse(json) as PeerInfo)
       const self = members.find((m) => m.peerId === peerId) ?? member
       this.owned.get(peerId)?.rooms.set(room, self)
@@ -479,6 +485,7 @@ export class RedisRegistry implements RoomRegistry {
       ])
       // Taken out from here (the admin API) while another instance holds it: that one forgets the room too.
       if (local === undefined && left !== null) await this.tellOwner(peerId, { kind: 'left', peerId, room })
+      if (left !== null && left.length === 0) await this.unindexIfEmpty(room)
       return left === null ? undefined : left.map((json) => JSON.parse(json) as PeerInfo)
     })
   }
@@ -652,10 +659,9 @@ export class RedisRegistry implements RoomRegistry {
   async putRoomSettings (room: string, settings: RoomSettings): Promise<RoomState> {
     return this.op(async () => {
       const json = JSON.stringify(settings)
-      const [createdAt] = await Promise.all([
-        this.script('swbRoomSettings', [this.keys.roomInfo(room)], [json, settings.capacity ?? '', Math.max(this.stateTtlMs, ROOM_INFO_TTL_MS)]),
-        this.client.zadd(this.keys.roomIndex(), 0, room)
-      ])
+      // The settings first, then the index: unindexIfEmpty() relies on that order.
+      const createdAt = await this.script('swbRoomSettings', [this.keys.roomInfo(room)], [json, settings.capacity ?? '', this.roomInfoTtlMs])
+      await this.index(room)
       return roomState(createdAt, json)
     })
   }
@@ -680,6 +686,25 @@ export class RedisRegistry implements RoomRegistry {
     })
   }
 
+  /**
+   * Takes a room that emptied out of the index, unless it has settings. A join or a PUT adds to the
+   * index after writing the room, so checking again after the removal catches one that raced it.
+   */
+  private async unindexIfEmpty (room: string): Promise<void> {
+    const inUse = async (): Promise<boolean> => {
+      const [size, settings] = await Promise.all([this.client.hlen(this.keys.room(room)), this.client.hexists(this.keys.roomInfo(room), 'settings')])
+      return size > 0 || settings === 1
+    }
+    if (await inUse()) return
+    await this.client.zrem(this.keys.roomIndex(), room)
+    if (await inUse()) await this.index(room)
+  }
+
+  /** Adds a room to the index, whose TTL each addition renews (as does touchAll while rooms live). */
+  private async index (room: string): Promise<void> {
+    await Promise.all([this.client.zadd(this.keys.roomIndex(), 0, room), this.client.pexpire(this.keys.roomIndex(), this.roomInfoTtlMs)])
+  }
+
   /** Sends an admin notice to the instance that owns the peer (none: the session is gone). */
   private async tellOwner (peerId: string, notice: AdminNotice): Promise<void> {
     const owner = await this.client.hget(this.keys.peer(peerId), 'owner')
@@ -688,7 +713,8 @@ export class RedisRegistry implements RoomRegistry {
 
   async revokeUser (userId: string, at: number): Promise<void> {
     await this.op(async () => {
-      await this.client.hset(this.keys.revocations(), encodeUserId(userId), at)
+      // The hash lives as long as its newest entry matters; older entries are pruned when an instance starts.
+      await Promise.all([this.client.hset(this.keys.revocations(), encodeUserId(userId), at), this.client.pexpire(this.keys.revocations(), REVOCATION_KEPT_MS)])
       // Every registered instance, dead ones included (a publication nobody hears costs nothing).
       const instances = await this.client.zrange(this.keys.instances(), 0, -1)
       const payload = adminPayload({ kind: 'revoke', userId, at })
