@@ -32,6 +32,9 @@ export interface BuildOptions {
   prettyLogs?: boolean
 }
 
+/** Longest URL-encoded path parameter (Fastify's default, 100, is shorter than a room name may be). */
+export const MAX_PARAM_LENGTH = 1536
+
 /** TRUST_PROXY accepts what Fastify's trustProxy does: a boolean, a hop count, or addresses/CIDRs. */
 export function parseTrustProxy (value: string): boolean | number | string[] {
   const v = value.trim().toLowerCase()
@@ -66,6 +69,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     clientErrorHandler,
     frameworkErrors,
     bodyLimit: 64 * 1024,
+    // Path parameters are URL-encoded: a 128-character room name (plugins/signaling/messages.ts) of
+    // `/`s is 384 characters, a 128-character user id (auth's SubSchema) of 4-byte UTF-8 up to 1536.
+    maxParamLength: MAX_PARAM_LENGTH,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } }
   }
   if (config.TLS_CERT_FILE && config.TLS_KEY_FILE) {

@@ -132,6 +132,10 @@ t.test('PUT settings: capacity overrides ROOM_CAPACITY, lowering it refuses join
   t.equal(unknownField.status, 400)
   t.match(unknownField.body, { code: 'SWB_VALIDATION' })
   t.equal((await h.admin('PUT', `/rooms/${enc('bad room!')}`, {})).status, 400, 'room names are validated')
+  const longest = 'a/'.repeat(64)
+  t.equal((await h.admin('PUT', `/rooms/${enc(longest)}`, {})).status, 200, 'a 128-character room name fits, URL-encoded')
+  t.equal((await h.admin('PUT', `/rooms/${enc(longest + 'a')}`, {})).status, 400, 'one more character does not')
+  t.match((await h.admin('GET', `/rooms/${'a'.repeat(2000)}`)).body, { code: 'SWB_URI_TOO_LONG' }, 'a path parameter past any valid name')
 })
 
 t.test('a room grant may carry the capacity of the rooms it starts; API settings win over it', async (t) => {
