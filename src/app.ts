@@ -71,7 +71,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     bodyLimit: 64 * 1024,
     // Path parameters are URL-encoded: a 128-character room name (plugins/signaling/messages.ts) of
     // `/`s is 384 characters, a 128-character user id (auth's SubSchema) of 4-byte UTF-8 up to 1536.
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } }
   }
   if (config.TLS_CERT_FILE && config.TLS_KEY_FILE) {
