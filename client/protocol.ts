@@ -24,6 +24,8 @@ export const CloseCode = {
   TOO_BIG: 1009,
   TOKEN_EXPIRED: 4001,
   HEARTBEAT_TIMEOUT: 4002,
+  /** The integrator revoked the user's sessions (admin API): the session is over and the token refused. */
+  SESSIONS_REVOKED: 4003,
   SLOW_CONSUMER: 4008,
   SESSION_REPLACED: 4009,
   RATE_LIMIT_ABUSE: 4029,
@@ -33,19 +35,21 @@ export const CloseCode = {
 
 /** Messages that advance `seq` and are replayed on resume; the others are transient. */
 export const REPLAYED_TYPES: ReadonlySet<ServerMessageType> = new Set<ServerMessageType>([
-  'joined', 'left', 'peer-joined', 'peer-left', 'offer', 'answer', 'candidate', 'message'
+  'joined', 'left', 'peer-joined', 'peer-left', 'offer', 'answer', 'candidate', 'message', 'room-ended', 'removed'
 ])
 
 /**
  * Whether a socket that closed with `code` (after its welcome) should be reopened and resumed.
  * 1000 is our own goodbye; 4009 means another connection took the session over (reconnecting would
- * steal it back and forth); 4001 is only recoverable with a token function that can mint a new token.
+ * steal it back and forth); 4001 is only recoverable with a token function that can mint a new token;
+ * 4003 is a logout by the integrator (the session is over and the token refused).
  */
 export function reconnectableClose (code: number, canRenewToken: boolean): boolean {
   switch (code) {
     case CloseCode.NORMAL:
     case CloseCode.POLICY:
     case CloseCode.SESSION_REPLACED:
+    case CloseCode.SESSIONS_REVOKED:
       return false
     case CloseCode.TOKEN_EXPIRED:
       return canRenewToken

@@ -29,7 +29,7 @@ export const SECRET_KEYS: readonly string[] = [
   'REDIS_PASSWORD',
   'REDIS_SENTINEL_PASSWORD',
   'LOG_ROOM_NAMES_SECRET', // HMAC key of LOG_ROOM_NAMES=hash: with it, hashed room names could be guessed back
-  'ADMIN_API_KEYS',
+  'ADMIN_API_KEYS', // bearer keys of the admin API (/v1/admin/)
   'WEBHOOK_SECRET'
 ]
 

@@ -19,6 +19,8 @@ import rateLimit from '../plugins/rate-limit/index.js'
 import turn from '../plugins/turn/index.js'
 import registry from '../plugins/registry/index.js'
 import signaling from '../plugins/signaling/index.js'
+import admin, { ADMIN_SECURITY_SCHEME } from '../plugins/admin/index.js'
+import { VERSION } from './version.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -34,6 +36,9 @@ export interface BuildOptions {
   /** Readable lines instead of JSON (server.ts sets it when stdout is a terminal). */
   prettyLogs?: boolean
 }
+
+/** Longest URL-encoded path parameter (Fastify's default, 100, is shorter than a room name may be). */
+export const MAX_PARAM_LENGTH = 1536
 
 /** TRUST_PROXY accepts what Fastify's trustProxy does: a boolean, a hop count, or addresses/CIDRs. */
 export function parseTrustProxy (value: string): boolean | number | string[] {
@@ -70,6 +75,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     clientErrorHandler,
     frameworkErrors,
     bodyLimit: 64 * 1024,
+    // Path parameters are URL-encoded: a 128-character room name (plugins/signaling/messages.ts) of
+    // `/`s is 384 characters, a 128-character user id (auth's SubSchema) of 4-byte UTF-8 up to 1536.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } }
   }
   if (config.TLS_CERT_FILE && config.TLS_KEY_FILE) {
@@ -92,9 +100,27 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Switchboard', description: 'WebRTC signaling and TURN credential service', version: '0.1.0' },
+      info: {
+        title: 'Switchboard',
+        description: 'WebRTC signaling and TURN credential service',
+        version: VERSION,
+        license: { name: 'UNLICENSED', identifier: 'UNLICENSED' }
+      },
+      servers: [{ url: '/', description: 'This deployment' }],
+      tags: [
+        { name: 'turn', description: 'TURN credentials (docs/turn.md)' },
+        { name: 'signaling', description: 'The signaling WebSocket and its preflight (docs/signaling.md)' },
+        { name: 'admin', description: 'Room and session control for the integrator\'s backend (docs/admin.md)' },
+        { name: 'health', description: 'Liveness and readiness probes' },
+        { name: 'operations', description: 'Metrics and other operator endpoints' },
+        { name: 'development', description: 'Development only: token minting' }
+      ],
       components: {
-        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'A JWT issued by your backend or identity provider (docs/auth.md)' },
+          [ADMIN_SECURITY_SCHEME]: { type: 'http', scheme: 'bearer', description: 'One of ADMIN_API_KEYS, as `Authorization: Bearer <key>` (docs/admin.md)' },
+          turnRestApiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'One of TURN_REST_API_KEYS (also accepted as the `key` or `api` parameter), for /v1/turn/rest' }
+        },
         schemas: { Problem: ProblemSchema }
       }
     }
@@ -108,6 +134,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(turn, { prefix: '/v1/turn' })
   await app.register(registry)
   await app.register(signaling)
+  await app.register(admin, { prefix: '/v1/admin' })
   await app.register(import('../plugins/demo/index.js')) // /demo/ call page; no-op when DEMO_ENABLED is off
 
   app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger())

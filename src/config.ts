@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envSchema } from 'env-schema'
+import { AdminConfigSchema, adminConfigProblem } from '../plugins/admin/config.js'
 import { AuditConfigSchema } from '../plugins/audit/config.js'
 import { AuthConfigSchema, authConfigProblem } from '../plugins/auth/config.js'
 import { DemoConfigSchema } from '../plugins/demo/config.js'
@@ -37,7 +38,8 @@ export const ConfigSchema = Type.Object({
   ...DemoConfigSchema.properties,
   ...MetricsConfigSchema.properties,
   ...AuditConfigSchema.properties,
-  ...RegistryConfigSchema.properties
+  ...RegistryConfigSchema.properties,
+  ...AdminConfigSchema.properties
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -61,7 +63,8 @@ const RULES: ReadonlyArray<(config: Config) => string | undefined> = [
   redisConfigProblem,
   turnConfigProblem,
   turnProviderProblem,
-  metricsConfigProblem
+  metricsConfigProblem,
+  adminConfigProblem
 ]
 
 /**

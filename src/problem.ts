@@ -18,7 +18,19 @@ export function problemType (code: string): string {
   return `urn:switchboard:problem:${code.toLowerCase()}`
 }
 
-/** Response schemas for the given error statuses, so every route declares its problem shapes. */
+const STATUS_DESCRIPTIONS: Record<number, string> = {
+  400: 'Bad request (validation failed)', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not found', 409: 'Conflict',
+  413: 'Payload too large', 415: 'Unsupported media type', 426: 'Upgrade required', 429: 'Too many requests (Retry-After)',
+  500: 'Internal error', 502: 'Upstream failure', 503: 'Service unavailable (retry shortly)'
+}
+
+/**
+ * Response schemas for the given error statuses, so every route declares its problem shapes, under the
+ * media type they are sent with (application/problem+json), which the OpenAPI document then shows.
+ */
 export function problemResponses<S extends number> (...statuses: S[]): Record<S, TSchema> {
-  return Object.fromEntries(statuses.map((s) => [s, ProblemSchema])) as unknown as Record<S, TSchema>
+  return Object.fromEntries(statuses.map((s) => [s, {
+    description: STATUS_DESCRIPTIONS[s] ?? 'Error',
+    content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } }
+  }])) as unknown as Record<S, TSchema>
 }

@@ -19,11 +19,17 @@ export interface AuditFields {
   closeCode?: number
   ip?: string
   reqId?: string
+  /** Which admin API key made the call: a short hash of it, never the key (plugins/admin). */
+  keyId?: string
+  /** The admin API operation (its OpenAPI operationId). */
+  operation?: string
+  /** HTTP status of an admin API call. */
+  status?: number
 }
 
 export type AuditEvent =
   | 'auth.failure' | 'turn.issued' | 'signal.connect' | 'signal.disconnect'
-  | 'room.join' | 'room.leave' | 'message.refused' | 'session.end'
+  | 'room.join' | 'room.leave' | 'message.refused' | 'session.end' | 'admin.call'
 
 export type Audit = (event: AuditEvent, fields: AuditFields) => void
 
@@ -32,7 +38,7 @@ declare module 'fastify' {
 }
 
 const AUTH_PREFIX = `${ERROR_PREFIX}_AUTH_`
-const FIELD_NAMES: ReadonlyArray<keyof AuditFields> = ['userId', 'peerId', 'room', 'role', 'code', 'reason', 'provider', 'resumed', 'closeCode', 'ip', 'reqId']
+const FIELD_NAMES: ReadonlyArray<keyof AuditFields> = ['userId', 'peerId', 'room', 'role', 'code', 'reason', 'provider', 'resumed', 'closeCode', 'ip', 'reqId', 'keyId', 'operation', 'status']
 
 /**
  * Security-relevant events on their own stream: a child of the app logger tagged `audit: true` with

@@ -15,10 +15,13 @@ export const RoomPatternSchema = Type.String({
   description: 'Exact room name, or a prefix ending in * (e.g. clinic-42/* matches clinic-42/a, not clinic-42/); * alone means any room'
 })
 
-/** One entry of the `rooms` claim: a bare room (pattern) or `{ room, role? }`. */
+/** Capacity of the rooms a grant's holder starts (e.g. a group-therapy room of 8). */
+export const GrantCapacitySchema = Type.Integer({ minimum: 1, maximum: 10000, description: 'Capacity of a room this token starts; the admin API\'s room settings win over it' })
+
+/** One entry of the `rooms` claim: a bare room (pattern) or `{ room, role?, capacity? }`. */
 export const RoomGrantClaimSchema = Type.Union([
   RoomPatternSchema,
-  Type.Object({ room: RoomPatternSchema, role: Type.Optional(RoleSchema) })
+  Type.Object({ room: RoomPatternSchema, role: Type.Optional(RoleSchema), capacity: Type.Optional(GrantCapacitySchema) })
 ])
 /** Most grants one token may carry, from its rooms claim and from its scopes, each. */
 export const MAX_ROOM_GRANTS = 256
@@ -32,6 +35,7 @@ export const RoomsClaimSchema = Type.Array(RoomGrantClaimSchema, { maxItems: MAX
 export const ClaimsSchema = Type.Object({
   sub: SubSchema,
   exp: Type.Number(),
+  iat: Type.Optional(Type.Number()),
   name: Type.Optional(NameSchema),
   role: Type.Optional(RoleSchema)
 })
@@ -60,7 +64,10 @@ export function validGrant (grant: RoomGrant): boolean {
 export function normaliseRooms (rooms: RoomsClaim): RoomGrant[] {
   return rooms.map((entry) => {
     if (typeof entry === 'string') return { room: entry }
-    return entry.role === undefined ? { room: entry.room } : { room: entry.room, role: entry.role }
+    const grant: RoomGrant = { room: entry.room }
+    if (entry.role !== undefined) grant.role = entry.role
+    if (entry.capacity !== undefined) grant.capacity = entry.capacity
+    return grant
   })
 }
 
@@ -70,6 +77,7 @@ export function normaliseRooms (rooms: RoomsClaim): RoomGrant[] {
  */
 export function identityFromClaims (claims: Claims, rooms: RoomGrant[] | undefined): Identity {
   const identity: Identity = { sub: claims.sub, exp: claims.exp }
+  if (claims.iat !== undefined) identity.iat = claims.iat
   if (claims.name !== undefined) identity.name = claims.name
   if (claims.role !== undefined) identity.role = claims.role
   if (rooms !== undefined) identity.rooms = rooms
@@ -87,7 +95,9 @@ export function identityFromClaims (claims: Claims, rooms: RoomGrant[] | undefin
 export function grantFor (identity: Pick<Identity, 'role' | 'rooms'>, room: string): RoomGrant | undefined {
   const withRole = (grant: RoomGrant): RoomGrant => {
     const role = grant.role ?? identity.role
-    return role === undefined ? { room: grant.room } : { room: grant.room, role }
+    const found: RoomGrant = role === undefined ? { room: grant.room } : { room: grant.room, role }
+    if (grant.capacity !== undefined) found.capacity = grant.capacity
+    return found
   }
   if (identity.rooms === undefined) return withRole({ room })
 

@@ -19,6 +19,8 @@ export const devTokenRoutes: FastifyPluginAsyncTypebox<DevTokenOptions> = async 
   app.post('/token', {
     schema: {
       tags: ['development'],
+      operationId: 'mintDevToken',
+      security: [],
       summary: 'Mint a development token (development mode only)',
       body: DevTokenBodySchema,
       response: { 200: DevTokenResponseSchema, ...problemResponses(400, 415) }

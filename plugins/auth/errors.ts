@@ -14,6 +14,7 @@ export const WrongIssuerError = createError(`${ERROR_PREFIX}_AUTH_WRONG_ISSUER`,
 export const AlgorithmNotAllowedError = createError(`${ERROR_PREFIX}_AUTH_ALGORITHM_NOT_ALLOWED`, 'The token signing algorithm is not allowed', 401)
 export const MalformedTokenError = createError(`${ERROR_PREFIX}_AUTH_MALFORMED_TOKEN`, 'The token is not a well-formed JWT', 401)
 export const ClaimsInvalidError = createError(`${ERROR_PREFIX}_AUTH_CLAIMS_INVALID`, 'The token claims are missing or invalid', 401)
+export const TokenRevokedError = createError(`${ERROR_PREFIX}_AUTH_TOKEN_REVOKED`, 'The user\'s sessions were revoked after this token was issued', 401)
 export const JwksUnavailableError = createError(`${ERROR_PREFIX}_AUTH_JWKS_UNAVAILABLE`, 'The identity provider signing keys cannot be fetched', 503)
 
 export const AUTH_ERRORS = {
@@ -26,6 +27,7 @@ export const AUTH_ERRORS = {
   ALGORITHM_NOT_ALLOWED: AlgorithmNotAllowedError,
   MALFORMED_TOKEN: MalformedTokenError,
   CLAIMS_INVALID: ClaimsInvalidError,
+  TOKEN_REVOKED: TokenRevokedError,
   JWKS_UNAVAILABLE: JwksUnavailableError
 } as const
 

@@ -7,9 +7,9 @@ import { extractToken, isWebSocketUpgrade } from './extract.js'
 import { createGrantReader } from './grants.js'
 import { resolveKeySetup } from './keys.js'
 import { createVerifier } from './verifier.js'
-import type { Auth, Identity } from './types.js'
+import type { Auth, Identity, RevocationCheck } from './types.js'
 
-export type { Auth, AuthMode, Identity, RoomGrant } from './types.js'
+export type { Auth, AuthMode, Identity, RevocationCheck, RoomGrant } from './types.js'
 export { grantFor } from './claims.js'
 export { extractToken, SIGNALING_SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX, ACCESS_TOKEN_QUERY } from './extract.js'
 export { authError, isAuthError, type AuthError, type AuthReason } from './errors.js'
@@ -27,7 +27,7 @@ async function auth (app: FastifyInstance): Promise<void> {
   const log = app.log.child({ component: 'auth' })
   const keys = resolveKeySetup(config, log)
   const audience = list(config.JWT_AUDIENCE)
-  const verify = createVerifier({
+  const verifyToken = createVerifier({
     keys,
     issuer: config.JWT_ISSUER,
     audience,
@@ -35,6 +35,17 @@ async function auth (app: FastifyInstance): Promise<void> {
     grants: createGrantReader({ roomsClaim: config.JWT_ROOMS_CLAIM, mode: config.ROOM_GRANTS }),
     log
   })
+  // After the (possibly cached) verification, so a revocation applies to tokens already seen too.
+  let revoked: RevocationCheck | undefined
+  async function verify (token: string): Promise<Identity> {
+    const identity = await verifyToken(token)
+    if (revoked?.(identity) === true) {
+      const err = authError('TOKEN_REVOKED')
+      err.sub = identity.sub
+      throw err
+    }
+    return identity
+  }
 
   async function authenticate (request: FastifyRequest): Promise<void> {
     try {
@@ -51,7 +62,8 @@ async function auth (app: FastifyInstance): Promise<void> {
     }
   }
 
-  app.decorate('auth', { verify, extractToken, authenticate, mode: keys.mode, algorithms: keys.algorithms } satisfies Auth)
+  const setRevocationCheck = (check: RevocationCheck): void => { revoked = check }
+  app.decorate('auth', { verify, extractToken, authenticate, setRevocationCheck, mode: keys.mode, algorithms: keys.algorithms } satisfies Auth)
   app.decorateRequest('identity', null)
   log.info({ mode: keys.mode, algorithms: keys.algorithms, roomsClaim: config.JWT_ROOMS_CLAIM, roomGrants: config.ROOM_GRANTS }, 'token verification configured')
 

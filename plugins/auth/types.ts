@@ -3,6 +3,8 @@ export interface RoomGrant {
   /** Exact room name, or a prefix ending in `*` (e.g. `clinic-42/*`); `*` alone means any room. */
   room: string
   role?: string
+  /** Capacity of a room this grant's holder starts (its first peer); the admin API's room settings win over it. */
+  capacity?: number
 }
 
 /** The verified identity behind a request or a WebSocket connection. Never holds the token itself. */
@@ -16,6 +18,8 @@ export interface Identity {
   rooms?: RoomGrant[]
   /** Expiry, seconds since the epoch (the `exp` claim, always present). */
   exp: number
+  /** Issued at, seconds since the epoch (the `iat` claim), when the token has one: revocations compare it. */
+  iat?: number
 }
 
 /** How tokens are verified: JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL, or a generated development secret. */
@@ -35,4 +39,12 @@ export interface Auth {
   extractToken (request: import('fastify').FastifyRequest, allowQueryAndProtocol?: boolean): string | undefined
   /** onRequest/preHandler hook: verifies the request's token and sets `request.identity`, or replies 401. */
   authenticate (request: import('fastify').FastifyRequest): Promise<void>
+  /**
+   * Installs the revocation check (plugins/admin): verify() then refuses, with SWB_AUTH_TOKEN_REVOKED,
+   * every token of an identity it answers true for. One check; installing another replaces it.
+   */
+  setRevocationCheck (revoked: RevocationCheck): void
 }
+
+/** True when the identity's token must be refused although valid (its user's sessions were revoked after it was issued). */
+export type RevocationCheck = (identity: Identity) => boolean

@@ -81,19 +81,21 @@ const demo: FastifyPluginAsyncTypebox<DemoOptions> = async (app, opts) => {
   }
 
   const common = { helmet: DEMO_CSP }
+  // A web page for people, not an API: kept out of the OpenAPI document (whose linter also refuses `/demo/`'s slash).
   const tags = ['demo']
+  const hide = true
 
   // Development only: the bare origin is what people type after `npm start`, and it has nothing else to show.
   if (config.NODE_ENV === 'development') {
     app.get('/', {
       ...common,
-      schema: { tags, summary: 'Development: redirects to the demo page', response: { 302: Type.Null() } }
+      schema: { hide, tags, operationId: 'redirectRootToDemo', summary: 'Development: redirects to the demo page', response: { 302: Type.Null() } }
     }, async (_request, reply) => reply.redirect('/demo/', 302))
   }
 
   app.get('/demo', {
     ...common,
-    schema: { tags, summary: 'Redirects to /demo/ (relative asset paths need the slash)', response: { 308: Type.Null() } }
+    schema: { hide, tags, operationId: 'redirectToDemoPage', summary: 'Redirects to /demo/ (relative asset paths need the slash)', response: { 308: Type.Null() } }
   }, async (request, reply) => {
     const query = request.url.indexOf('?')
     return reply.redirect(`/demo/${query === -1 ? '' : request.url.slice(query)}`, 308)
@@ -101,14 +103,14 @@ const demo: FastifyPluginAsyncTypebox<DemoOptions> = async (app, opts) => {
 
   app.get('/demo/', {
     ...common,
-    schema: { tags, summary: 'The demo call page', response: { 200: { content: Text('text/html') } } }
+    schema: { hide, tags, operationId: 'getDemoPage', summary: 'The demo call page', response: { 200: { content: Text('text/html') } } }
   }, async (_request, reply) => {
     return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(html)
   })
 
   app.get('/demo/demo.css', {
     ...common,
-    schema: { tags, summary: 'The demo page stylesheet', response: { 200: { content: Text('text/css') } } }
+    schema: { hide, tags, operationId: 'getDemoStylesheet', summary: 'The demo page stylesheet', response: { 200: { content: Text('text/css') } } }
   }, async (_request, reply) => {
     return reply.type('text/css; charset=utf-8').header('cache-control', 'no-cache').send(css)
   })
@@ -116,7 +118,9 @@ const demo: FastifyPluginAsyncTypebox<DemoOptions> = async (app, opts) => {
   app.get('/demo/demo.js', {
     ...common,
     schema: {
+      hide,
       tags,
+      operationId: 'getDemoScript',
       summary: 'The demo page script (demo.ts and the TypeScript client, bundled)',
       response: { 200: { content: Text('text/javascript') }, 304: Type.Null(), ...problemResponses(500) }
     }

@@ -43,21 +43,30 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   } satisfies Health)
 
   app.get('/health/live', {
-    schema: { tags: ['health'], summary: 'The process is up', response: { 200: LiveSchema } }
+    schema: { tags: ['health'], security: [], operationId: 'getLiveness', summary: 'The process is up', response: { 200: LiveSchema } }
   }, async () => ({ status: 'ok' as const }))
 
-  app.get('/health/ready', {
-    schema: {
-      tags: ['health'],
-      summary: 'Ready to take traffic (dependencies reachable, not draining)',
-      response: { 200: ReadySchema, 503: ReadySchema }
-    }
-  }, async (_req, reply) => {
-    const results: Ready['checks'] = {}
-    await Promise.all([...checks].map(async ([name, check]) => { results[name] = await runCheck(check) }))
-    const ok = !draining && Object.values(results).every((r) => r.ok)
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not-ready', draining, checks: results })
-  })
+  // `/health` is the path the services Switchboard replaces served: the same answer, for their clients and probes.
+  const readyRoutes = [
+    { url: '/health/ready', operationId: 'getReadiness', summary: 'Ready to take traffic (dependencies reachable, not draining)' },
+    { url: '/health', operationId: 'getHealth', summary: 'Alias of /health/ready' }
+  ]
+  for (const { url, operationId, summary } of readyRoutes) {
+    app.get(url, {
+      schema: {
+        tags: ['health'],
+        security: [],
+        operationId,
+        summary,
+        response: { 200: ReadySchema, 503: { ...ReadySchema, description: 'Not ready (a dependency is unreachable, or draining)' } }
+      }
+    }, async (_req, reply) => {
+      const results: Ready['checks'] = {}
+      await Promise.all([...checks].map(async ([name, check]) => { results[name] = await runCheck(check) }))
+      const ok = !draining && Object.values(results).every((r) => r.ok)
+      return reply.code(ok ? 200 : 503).send({ status: ok ? 'ready' : 'not-ready', draining, checks: results })
+    })
+  }
 }
 
 export default fp(health, { fastify: '5.x', name: 'switchboard-health' })

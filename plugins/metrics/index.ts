@@ -71,8 +71,9 @@ export default fp(async (app) => {
     }),
     schema: {
       tags: ['operations'],
+      operationId: 'getMetrics',
       summary: 'Prometheus metrics (text exposition format)',
-      ...(authorized && { security: [{ bearerAuth: [] }] }),
+      security: authorized ? [{ bearerAuth: [] }] : [],
       produces: ['text/plain'],
       response: { 200: Type.String(), ...(authorized && problemResponses(401)) }
     }

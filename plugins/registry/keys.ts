@@ -20,7 +20,7 @@ export class RedisKeys {
   instanceUsers (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:users` }
   /** string: id of the instance reaping this (dead) one; SET NX with a TTL, so one reaper at a time. */
   instanceReaper (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:reaper` }
-  /** pub/sub channel the instance subscribes to: `m <peerId> <seq> <json>` messages and `t <peerId> <epoch>` takeovers (redis-channel.ts). */
+  /** pub/sub channel the instance subscribes to: `m <peerId> <seq> <json>` messages, `t <peerId> <epoch>` takeovers and `a <kind> <json>` admin notices (redis-channel.ts). */
   instanceChannel (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:chan` }
 
   /**
@@ -38,6 +38,23 @@ export class RedisKeys {
 
   /** hash of peerId => PeerInfo JSON: the room's members (its side, for ROOM_CAPACITY). */
   room (room: string): string { return `${this.prefix}room:{r:${room}}` }
+
+  /**
+   * hash, the room's record beside its members: createdAt (Redis time, ms, when it last went from empty to
+   * occupied, or its settings were first put), grantCap (the capacity of the grant that started it),
+   * capacity (the admin API's), settings (RoomSettings JSON). Outlives an empty room while it has settings.
+   */
+  roomInfo (room: string): string { return `${this.prefix}room:{r:${room}}:info` }
+  /** hash of peerId => when it joined (Redis time, ms): the admin API's joinedAt. */
+  roomJoined (room: string): string { return `${this.prefix}room:{r:${room}}:joined` }
+  /**
+   * zset of room names (all scores 0, so ZRANGEBYLEX pages them by name): how the admin API lists rooms.
+   * A room leaves it when it empties without settings, or is ended; names left stale (an instance died
+   * mid-way) are pruned as they are read.
+   */
+  roomIndex (): string { return `${this.prefix}rooms` }
+  /** hash of encoded user id => when its sessions were revoked (ms): tokens issued before are refused (see REVOCATION_KEPT_MS). */
+  revocations (): string { return `${this.prefix}revoked` }
 
   /** string: peer id of the session answering to this resume token hash (its tok or prev), or `~ended` once that session ended. */
   resumeToken (tokenHash: string): string { return `${this.prefix}tok:{t:${tokenHash}}` }

@@ -1,7 +1,8 @@
 import type { PeerInfo } from '../signaling/messages.js'
 import {
-  messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinOutcome, type RegistryCounters, type RegistryLimits,
-  type RelayOutcome, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink
+  REVOCATION_KEPT_MS, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type MemberState,
+  type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome, type ReplayOutcome, type RoomPage, type RoomRegistry,
+  type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
 
 /** How many token hashes of ended sessions (up to two each) we remember, to tell "ended" from "never existed". */
@@ -24,6 +25,16 @@ interface PeerState {
   sink?: Sink
 }
 
+/** A room's record beside its members: kept while it has members or settings. */
+interface RoomRecord {
+  createdAt: number
+  /** The capacity the grant of the peer that started the room carried. */
+  grantCapacity?: number
+  settings?: RoomSettings
+  /** peerId → when it joined (ms). */
+  joinedAt: Map<string, number>
+}
+
 /**
  * The embedded default: everything in this process. Each method runs to completion without
  * awaiting, so check-and-update steps (capacity) are atomic on Node's single thread, and `relay`
@@ -38,8 +49,11 @@ export class MemoryRegistry implements RoomRegistry {
   private readonly byResumeToken = new Map<string, string>()
   private readonly connections = new Map<string, number>()
   private readonly endedTokens = new Set<string>()
+  private readonly records = new Map<string, RoomRecord>()
+  private readonly revocations = new Map<string, number>()
+  private events: RegistryEvents | undefined
 
-  constructor (private readonly limits: RegistryLimits) {}
+  constructor (private readonly limits: RegistryLimits, private readonly now: () => number = Date.now) {}
 
   async acquireConnection (userId: string, max: number): Promise<boolean> {
     const open = this.connections.get(userId) ?? 0
@@ -48,8 +62,9 @@ export class MemoryRegistry implements RoomRegistry {
     return true
   }
 
-  listen (): void {
-    // One instance: no socket can be claimed elsewhere and no session is orphaned; the hub settles local claims itself.
+  listen (events: RegistryEvents): void {
+    // One instance: no socket can be claimed elsewhere and no session is orphaned; only revocations are told.
+    this.events = events
   }
 
   releaseConnection (userId: string): void {
@@ -110,21 +125,35 @@ export class MemoryRegistry implements RoomRegistry {
     return rooms
   }
 
-  async join (room: string, member: PeerInfo, limits: { capacity: number, maxRoomsPerPeer: number }): Promise<JoinOutcome> {
+  async join (room: string, member: PeerInfo, limits: JoinLimits): Promise<JoinOutcome> {
     const peer = this.peers.get(member.peerId)
     if (!peer) return { ok: false, reason: 'unknown-peer' }
     const members = this.rooms.get(room) ?? new Map<string, PeerInfo>()
     const others = [...members.values()].filter((m) => m.peerId !== member.peerId)
-    if (members.has(member.peerId)) return { ok: true, peers: others, alreadyJoined: true }
-    if (members.size >= limits.capacity) return { ok: false, reason: 'full' }
+    const record = this.records.get(room)
+    if (members.has(member.peerId) && record) return { ok: true, peers: others, alreadyJoined: true, room: roomState(record) }
+    // A join into an empty room starts it: the grant of this peer sets its capacity (unless settings do).
+    const starts = members.size === 0
+    const capacity = record?.settings?.capacity ?? (starts ? limits.grantCapacity : record?.grantCapacity) ?? limits.capacity
+    if (members.size >= capacity) return { ok: false, reason: 'full', capacity }
     if (peer.rooms.size >= limits.maxRoomsPerPeer) return { ok: false, reason: 'too-many-rooms' }
+    const now = this.now()
+    const current: RoomRecord = record ?? { createdAt: now, joinedAt: new Map() }
+    if (starts) {
+      current.createdAt = now
+      if (limits.grantCapacity === undefined) delete current.grantCapacity
+      else current.grantCapacity = limits.grantCapacity
+    }
+    current.joinedAt.set(member.peerId, now)
+    this.records.set(room, current)
     members.set(member.peerId, member)
     this.rooms.set(room, members)
     peer.rooms.add(room)
-    return { ok: true, peers: others, alreadyJoined: false }
+    return { ok: true, peers: others, alreadyJoined: false, room: roomState(current) }
   }
 
   async leave (room: string, peerId: string): Promise<PeerInfo[] | undefined> {
+    // In memory the peer's own record is right here: there is no other instance to tell.
     const removed = this.removeMember(room, peerId)
     this.peers.get(peerId)?.rooms.delete(room)
     return removed ? [...(this.rooms.get(room)?.values() ?? [])] : undefined
@@ -133,7 +162,13 @@ export class MemoryRegistry implements RoomRegistry {
   private removeMember (room: string, peerId: string): boolean {
     const members = this.rooms.get(room)
     if (!members?.delete(peerId)) return false
-    if (members.size === 0) this.rooms.delete(room)
+    const record = this.records.get(room)
+    record?.joinedAt.delete(peerId)
+    if (members.size === 0) {
+      this.rooms.delete(room)
+      // Settings outlive an empty room (a backend may set them before anyone joins); the rest does not.
+      if (record?.settings === undefined) this.records.delete(room)
+    }
     return true
   }
 
@@ -203,6 +238,66 @@ export class MemoryRegistry implements RoomRegistry {
     if (peer?.sink === sink) delete peer.sink
   }
 
+  // ---- administration (plugins/admin) ------------------------------------------------------------
+
+  async listRooms (after: string | undefined, limit: number): Promise<RoomPage> {
+    const names = [...this.records.keys()].filter((name) => after === undefined || name > after).sort()
+    const page = names.slice(0, limit)
+    const rooms = page.map((name) => this.summary(name)).filter((r): r is RoomSummary => r !== undefined)
+    const last = page.at(-1)
+    return names.length > limit && last !== undefined ? { rooms, next: last } : { rooms }
+  }
+
+  private summary (room: string): RoomSummary | undefined {
+    const record = this.records.get(room)
+    if (record === undefined) return undefined
+    return { room, peers: this.rooms.get(room)?.size ?? 0, ...roomState(record) }
+  }
+
+  async roomDetail (room: string): Promise<(RoomSummary & { members: MemberState[] }) | undefined> {
+    const summary = this.summary(room)
+    const record = this.records.get(room)
+    if (summary === undefined || record === undefined) return undefined
+    const members = [...(this.rooms.get(room)?.values() ?? [])].map((info) => ({
+      ...info,
+      joinedAt: record.joinedAt.get(info.peerId) ?? record.createdAt,
+      connected: this.peers.get(info.peerId)?.sink !== undefined
+    }))
+    return { ...summary, members }
+  }
+
+  async putRoomSettings (room: string, settings: RoomSettings): Promise<RoomState> {
+    const record: RoomRecord = this.records.get(room) ?? { createdAt: this.now(), joinedAt: new Map() }
+    record.settings = settings
+    this.records.set(room, record)
+    return roomState(record)
+  }
+
+  async endRoom (room: string, startedAt?: number): Promise<PeerInfo[] | undefined> {
+    const record = this.records.get(room)
+    const members = [...(this.rooms.get(room)?.values() ?? [])]
+    if (record === undefined || (startedAt !== undefined && (record.createdAt !== startedAt || members.length === 0))) return undefined
+    for (const m of members) this.peers.get(m.peerId)?.rooms.delete(room)
+    this.rooms.delete(room)
+    this.records.delete(room)
+    return members
+  }
+
+  async revokeUser (userId: string, at: number): Promise<void> {
+    this.revocations.set(userId, at)
+    // Bounded by age: past REVOCATION_KEPT_MS an entry no longer matters (see types.ts).
+    for (const [user, when] of this.revocations) if (when < at - REVOCATION_KEPT_MS) this.revocations.delete(user)
+    await this.events?.revoked(userId, at)
+  }
+
+  revokedAt (userId: string): number | undefined {
+    return this.revocations.get(userId)
+  }
+
+  sessionsOf (userId: string): string[] {
+    return [...this.peers].filter(([, peer]) => peer.userId === userId).map(([peerId]) => peerId)
+  }
+
   async healthy (): Promise<{ ok: boolean }> {
     return { ok: true }
   }
@@ -213,9 +308,14 @@ export class MemoryRegistry implements RoomRegistry {
     this.byResumeToken.clear()
     this.connections.clear()
     this.endedTokens.clear()
+    this.records.clear()
   }
 
   stats (): { rooms: number, peers: number } {
     return { rooms: this.rooms.size, peers: this.peers.size }
   }
+}
+
+function roomState (record: RoomRecord): RoomState {
+  return record.settings === undefined ? { createdAt: record.createdAt } : { createdAt: record.createdAt, settings: record.settings }
 }

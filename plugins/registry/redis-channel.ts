@@ -1,9 +1,10 @@
 /**
  * The format of what instances tell each other over their pub/sub channels (RedisKeys.instanceChannel).
- * Two kinds, space-separated so that decoding needs no JSON parse of the (possibly large) body:
+ * Three kinds, space-separated so that decoding needs no JSON parse of the (possibly large) body:
  *
  *   m <peerId> <seq> <json>   a stamped message for a peer whose socket is on the receiving instance
  *   t <peerId> <epoch>        that peer was claimed elsewhere by `epoch`: retire older local sockets
+ *   a <kind> <json>           an admin notice (AdminNotice): rare, so decoded last and parsed as JSON
  *
  * Peer ids never contain spaces (messages.ts), so the first two fields cannot be confused.
  */
@@ -18,9 +19,23 @@ export function takeoverPayload (peerId: string, epoch: number): string {
   return `t ${peerId} ${epoch}`
 }
 
+/**
+ * What the admin API changes on a peer or user held by other instances: `left` (the peer was taken out
+ * of a room elsewhere: forget the room in the local copy), `revoke` (end the user's sessions held here).
+ */
+export type AdminNotice =
+  | { kind: 'left', peerId: string, room: string }
+  | { kind: 'revoke', userId: string, at: number }
+
+export function adminPayload (notice: AdminNotice): string {
+  const { kind, ...rest } = notice
+  return `a ${kind} ${JSON.stringify(rest)}`
+}
+
 export interface ChannelHandler {
   message (peerId: string, seq: number, json: string): void
   takeover (peerId: string, epoch: number): void
+  admin (notice: AdminNotice): void
 }
 
 /** Decodes one payload straight into the handler (no intermediate object on the delivery path). */
@@ -33,5 +48,10 @@ export function dispatchChannelMessage (payload: string, handler: ChannelHandler
     if (b > 0) handler.message(peerId, Number(payload.slice(a + 1, b)), payload.slice(b + 1))
   } else if (payload.startsWith('t ')) {
     handler.takeover(peerId, Number(payload.slice(a + 1)))
+  } else if (payload.startsWith('a ')) {
+    // Here the second field is the notice's kind; a malformed notice is ignored like an unknown kind.
+    try {
+      handler.admin({ kind: peerId, ...JSON.parse(payload.slice(a + 1)) } as AdminNotice)
+    } catch {}
   }
 }

@@ -179,7 +179,12 @@ export class RedisRecovery {
       for (const hash of tokenHashesOf(local)) work.push(async () => r.client.pexpire(r.keys.resumeToken(hash), r.stateTtlMs))
       for (const room of local.rooms.keys()) rooms.add(room)
     }
-    for (const room of rooms) work.push(async () => r.client.pexpire(r.keys.room(room), r.stateTtlMs))
+    for (const room of rooms) {
+      work.push(async () => r.client.pexpire(r.keys.room(room), r.stateTtlMs))
+      work.push(async () => r.client.pexpire(r.keys.roomJoined(room), r.stateTtlMs))
+      work.push(async () => r.client.pexpire(r.keys.roomInfo(room), r.roomInfoTtlMs))
+    }
+    if (rooms.size > 0) work.push(async () => r.client.pexpire(r.keys.roomIndex(), r.roomInfoTtlMs))
     for (const userId of r.connectionCounts.keys()) work.push(async () => r.client.pexpire(r.keys.connections(encodeUserId(userId)), r.stateTtlMs))
     // With 10,000 peers this is some 40,000 commands: sent all at once they would queue every relay
     // behind them for a while (a latency spike every refresh). Small batches with pauses in between

@@ -5,13 +5,14 @@ import type { PeerInfo } from '../signaling/messages.js'
 import { ENDED_TOKEN, RedisKeys, encodeUserId } from './keys.js'
 import { connectRedis, createRedisClient, describeRedis, type RedisClient, type RedisConnectionSettings } from './redis-connection.js'
 import { defineScripts, runScript, type ScriptName, type ScriptReplies } from './redis-scripts.js'
-import { SESSION_ENDED_EPOCH, dispatchChannelMessage, takeoverPayload, type ChannelHandler } from './redis-channel.js'
+import { SESSION_ENDED_EPOCH, adminPayload, dispatchChannelMessage, takeoverPayload, type AdminNotice, type ChannelHandler } from './redis-channel.js'
 import { PeerInbox, type BufferRead, type InboxSource } from './redis-inbox.js'
 import { RedisLiveness } from './redis-liveness.js'
 import { RedisRecovery } from './redis-recovery.js'
 import {
-  RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinOutcome, type RegistryCounters, type RegistryEvents,
-  type RegistryLimits, type RelayOutcome, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink
+  REVOCATION_KEPT_MS, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type MemberState,
+  type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome, type ReplayOutcome, type RoomPage, type RoomRegistry,
+  type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
 
 export interface RedisRegistryOptions {
@@ -31,6 +32,8 @@ export interface RedisRegistryOptions {
 const REPLAYS_KEPT = 10_000
 /** While Redis does not answer, how often a PING checks whether it is back. */
 const STALL_PROBE_MS = 100
+/** A room's settings are forgotten this long after they were put or the room was last joined, if nobody ends it. */
+const ROOM_INFO_TTL_MS = 24 * 3600 * 1000
 /** What ioredis says when a command outlived REDIS_COMMAND_TIMEOUT_MS. */
 const COMMAND_TIMED_OUT = 'Command timed out'
 
@@ -76,6 +79,8 @@ export class RedisRegistry implements RoomRegistry {
   readonly stateTtlMs: number
   /** How long `~ended` resume-token markers are kept (to answer SWB_RESUME_EXPIRED rather than UNKNOWN). */
   readonly endedTtlMs: number
+  /** Rooms' records (settings) and the room index outlive a quiet day; live rooms keep them fresh. */
+  readonly roomInfoTtlMs: number
   readonly owned = new Map<string, OwnedPeer>()
   /** Connections this instance counts per user (the Redis hash holds one field per instance). */
   readonly connectionCounts = new Map<string, number>()
@@ -84,8 +89,11 @@ export class RedisRegistry implements RoomRegistry {
   /** Until a hub listens (tests of the registry alone), an orphaned session simply ends. */
   events: RegistryEvents = {
     takenOver: () => {},
-    orphaned: async (peerId) => { await this.deleteSession(peerId) }
+    orphaned: async (peerId) => { await this.deleteSession(peerId) },
+    revoked: async () => {}
   }
+  /** user id => when its sessions were revoked (ms): loaded at start, then kept current by `revoke` notices. */
+  private readonly revocations = new Map<string, number>()
   /** seq covered by the last replay() of a peer, where its next attach starts delivering. */
   private readonly replayedThrough = new Map<string, number>()
   /** Highest takeover epoch heard for peers whose claim is still on its way here. */
@@ -115,6 +123,7 @@ export class RedisRegistry implements RoomRegistry {
     this.keys = new RedisKeys(options.keyPrefix)
     this.stateTtlMs = Math.max(120_000, 3 * (options.graceMs + options.instanceTtlMs + options.reapIntervalMs))
     this.endedTtlMs = Math.max(this.stateTtlMs, 600_000)
+    this.roomInfoTtlMs = Math.max(this.stateTtlMs, ROOM_INFO_TTL_MS)
     // The relay script builds the owner's channel name as head .. owner .. tail.
     const marker = '\u0000'
     ;[this.channelHead, this.channelTail] = this.keys.instanceChannel(marker).split(marker) as [string, string]
@@ -131,7 +140,8 @@ export class RedisRegistry implements RoomRegistry {
     }
     this.channelHandler = {
       message: (peerId, seq, json) => this.owned.get(peerId)?.inbox.receive(seq, json),
-      takeover: (peerId, epoch) => this.takenOver(peerId, epoch)
+      takeover: (peerId, epoch) => this.takenOver(peerId, epoch),
+      admin: (notice) => this.onAdminNotice(notice)
     }
   }
 
@@ -177,6 +187,7 @@ export class RedisRegistry implements RoomRegistry {
     this.subscriber.on('ready', () => { if (this.ready) this.recovery.verifyOwned() })
 
     await this.liveness.register()
+    await this.loadRevocations()
     this.stateValue = 'ready'
     this.liveness.start()
     this.log.info({ instanceId: this.instanceId, redis: describeRedis(this.options.settings.mode) }, 'using the Redis room registry')
@@ -405,7 +416,11 @@ export class RedisRegistry implements RoomRegistry {
           // Both tokens the client may hold read as ended (SWB_RESUME_EXPIRED).
           ...[tokenHash, previousTokenHash].filter((hash) => hash !== '')
             .map((hash) => this.client.set(this.keys.resumeToken(hash), ENDED_TOKEN, 'PX', this.endedTtlMs)),
-          ...rooms.map((room) => this.client.hdel(this.keys.room(room), peerId)),
+          ...rooms.map(async (room) => {
+            await this.client.hdel(this.keys.room(room), peerId)
+            await this.unindexIfEmpty(room)
+          }),
+          ...rooms.map((room) => this.client.hdel(this.keys.roomJoined(room), peerId)),
           this.client.srem(this.keys.instancePeers(owner), peerId),
           // Ended from here while another instance may still hold its socket: that one must close it.
           owner !== this.instanceId && this.publish(owner, takeoverPayload(peerId, SESSION_ENDED_EPOCH))
@@ -429,7 +444,7 @@ export class RedisRegistry implements RoomRegistry {
 
   // ---- rooms ----------------------------------------------------------------------------------
 
-  async join (room: string, member: PeerInfo, limits: { capacity: number, maxRoomsPerPeer: number }): Promise<JoinOutcome> {
+  async join (room: string, member: PeerInfo, limits: JoinLimits): Promise<JoinOutcome> {
     return this.op(async () => {
       const { peerId } = member
       const roomKey = this.keys.room(room)
@@ -440,29 +455,37 @@ export class RedisRegistry implements RoomRegistry {
       if (added === -1) return { ok: false, reason: 'unknown-peer' }
       if (added === 2) {
         // Same precedence as the memory registry: a full room is reported before the peer's own limit.
-        const [size, already] = await Promise.all([this.client.hlen(roomKey), this.client.hexists(roomKey, peerId)])
-        return { ok: false, reason: size >= limits.capacity && already === 0 ? 'full' : 'too-many-rooms' }
+        const [size, already, capacity] = await Promise.all([this.client.hlen(roomKey), this.client.hexists(roomKey, peerId),
+          this.client.hget(this.keys.roomInfo(room), 'capacity')])
+        const cap = Number(capacity ?? limits.capacity)
+        return size >= cap && already === 0 ? { ok: false, reason: 'full', capacity: cap } : { ok: false, reason: 'too-many-rooms' }
       }
-      const joined = await this.script('swbRoomJoin', [roomKey], [peerId, JSON.stringify(member), limits.capacity, this.stateTtlMs])
+      const joined = await this.script('swbRoomJoin', [roomKey, this.keys.roomInfo(room), this.keys.roomJoined(room)],
+        [peerId, JSON.stringify(member), limits.capacity, this.stateTtlMs, limits.grantCapacity ?? '', this.roomInfoTtlMs])
       if (joined[0] === 0) {
         if (added === 1) await this.client.srem(this.keys.peerRooms(peerId), room)
-        return { ok: false, reason: 'full' }
+        return { ok: false, reason: 'full', capacity: joined[1] }
       }
+      if (joined[0] === 2 && joined[4] === 1) await this.index(room)
       const members = joined[1].map((json) => JSON.parse(json) as PeerInfo)
       const self = members.find((m) => m.peerId === peerId) ?? member
       this.owned.get(peerId)?.rooms.set(room, self)
-      return { ok: true, peers: members.filter((m) => m.peerId !== peerId), alreadyJoined: joined[0] === 1 }
+      return { ok: true, peers: members.filter((m) => m.peerId !== peerId), alreadyJoined: joined[0] === 1, room: roomState(joined[2], joined[3]) }
     })
   }
 
   async leave (room: string, peerId: string): Promise<PeerInfo[] | undefined> {
     return this.op(async () => {
       // The local copy first: from this moment the relay path refuses this peer's messages to the room.
-      this.owned.get(peerId)?.rooms.delete(room)
+      const local = this.owned.get(peerId)
+      local?.rooms.delete(room)
       const [left] = await Promise.all([
-        this.script('swbRoomLeave', [this.keys.room(room)], [peerId]),
+        this.script('swbRoomLeave', [this.keys.room(room), this.keys.roomJoined(room)], [peerId]),
         this.client.srem(this.keys.peerRooms(peerId), room)
       ])
+      // Taken out from here (the admin API) while another instance holds it: that one forgets the room too.
+      if (local === undefined && left !== null) await this.tellOwner(peerId, { kind: 'left', peerId, room })
+      if (left !== null && left.length === 0) await this.unindexIfEmpty(room)
       return left === null ? undefined : left.map((json) => JSON.parse(json) as PeerInfo)
     })
   }
@@ -589,6 +612,149 @@ export class RedisRegistry implements RoomRegistry {
     this.events.takenOver(peerId, epoch)
   }
 
+  // ---- administration (plugins/admin) ---------------------------------------------------------
+
+  async listRooms (after: string | undefined, limit: number): Promise<RoomPage> {
+    return this.op(async () => {
+      const names = await this.client.zrangebylex(this.keys.roomIndex(), after === undefined ? '-' : `(${after}`, '+', 'LIMIT', 0, limit + 1)
+      const page = names.slice(0, limit)
+      const found = await Promise.all(page.map(async (room) => this.summary(room)))
+      const stale = page.filter((_room, i) => found[i] === undefined)
+      if (stale.length > 0) await this.client.zrem(this.keys.roomIndex(), ...stale)
+      const rooms = found.filter((r): r is RoomSummary => r !== undefined)
+      const last = page.at(-1)
+      return names.length > limit && last !== undefined ? { rooms, next: last } : { rooms }
+    })
+  }
+
+  /** The room's summary, or undefined when it has neither members nor settings (a stale index entry). */
+  private async summary (room: string): Promise<RoomSummary | undefined> {
+    const [peers, [createdAt, settings]] = await Promise.all([
+      this.client.hlen(this.keys.room(room)),
+      this.client.hmget(this.keys.roomInfo(room), 'createdAt', 'settings')
+    ])
+    if (peers === 0 && !settings) return undefined
+    return { room, peers, ...roomState(createdAt ?? '0', settings ?? '') }
+  }
+
+  async roomDetail (room: string): Promise<(RoomSummary & { members: MemberState[] }) | undefined> {
+    return this.op(async () => {
+      const [summary, values, joinedAt] = await Promise.all([
+        this.summary(room),
+        this.client.hvals(this.keys.room(room)),
+        this.client.hgetall(this.keys.roomJoined(room))
+      ])
+      if (summary === undefined) return undefined
+      const infos = values.map((json) => JSON.parse(json) as PeerInfo)
+      const attached = await Promise.all(infos.map(async (m) => this.client.hget(this.keys.peer(m.peerId), 'attached')))
+      const members = infos.map((info, i) => ({
+        ...info,
+        joinedAt: Number(joinedAt[info.peerId] ?? summary.createdAt),
+        connected: attached[i] === '1'
+      }))
+      return { ...summary, members }
+    })
+  }
+
+  async putRoomSettings (room: string, settings: RoomSettings): Promise<RoomState> {
+    return this.op(async () => {
+      const json = JSON.stringify(settings)
+      // The settings first, then the index: unindexIfEmpty() relies on that order.
+      const createdAt = await this.script('swbRoomSettings', [this.keys.roomInfo(room)], [json, settings.capacity ?? '', this.roomInfoTtlMs])
+      await this.index(room)
+      return roomState(createdAt, json)
+    })
+  }
+
+  async endRoom (room: string, startedAt?: number): Promise<PeerInfo[] | undefined> {
+    return this.op(async () => {
+      const ended = await this.script('swbRoomEnd', [this.keys.room(room), this.keys.roomInfo(room), this.keys.roomJoined(room)],
+        [startedAt === undefined ? '' : String(startedAt)])
+      if (ended === null) return undefined
+      const members = ended.map((json) => JSON.parse(json) as PeerInfo)
+      // The members' side of the membership lives on their own slots, and their instances keep a copy.
+      await Promise.all([
+        this.client.zrem(this.keys.roomIndex(), room),
+        ...members.map(async ({ peerId }) => {
+          await this.client.srem(this.keys.peerRooms(peerId), room)
+          const local = this.owned.get(peerId)
+          if (local !== undefined) local.rooms.delete(room)
+          else await this.tellOwner(peerId, { kind: 'left', peerId, room })
+        })
+      ])
+      return members
+    })
+  }
+
+  /**
+   * Takes a room that emptied out of the index, unless it has settings. A join or a PUT adds to the
+   * index after writing the room, so checking again after the removal catches one that raced it.
+   */
+  private async unindexIfEmpty (room: string): Promise<void> {
+    const inUse = async (): Promise<boolean> => {
+      const [size, settings] = await Promise.all([this.client.hlen(this.keys.room(room)), this.client.hexists(this.keys.roomInfo(room), 'settings')])
+      return size > 0 || settings === 1
+    }
+    if (await inUse()) return
+    await this.client.zrem(this.keys.roomIndex(), room)
+    if (await inUse()) await this.index(room)
+  }
+
+  /** Adds a room to the index, whose TTL each addition renews (as does touchAll while rooms live). */
+  private async index (room: string): Promise<void> {
+    await Promise.all([this.client.zadd(this.keys.roomIndex(), 0, room), this.client.pexpire(this.keys.roomIndex(), this.roomInfoTtlMs)])
+  }
+
+  /** Sends an admin notice to the instance that owns the peer (none: the session is gone). */
+  private async tellOwner (peerId: string, notice: AdminNotice): Promise<void> {
+    const owner = await this.client.hget(this.keys.peer(peerId), 'owner')
+    if (owner !== null && owner !== this.instanceId) await this.publish(owner, adminPayload(notice))
+  }
+
+  async revokeUser (userId: string, at: number): Promise<void> {
+    await this.op(async () => {
+      // The hash lives as long as its newest entry matters; older entries are pruned when an instance starts.
+      await Promise.all([this.client.hset(this.keys.revocations(), encodeUserId(userId), at), this.client.pexpire(this.keys.revocations(), REVOCATION_KEPT_MS)])
+      // Every registered instance, dead ones included (a publication nobody hears costs nothing).
+      const instances = await this.client.zrange(this.keys.instances(), 0, -1)
+      const payload = adminPayload({ kind: 'revoke', userId, at })
+      await Promise.all(instances.filter((id) => id !== this.instanceId).map(async (id) => this.publish(id, payload)))
+    })
+    this.revocations.set(userId, Math.max(at, this.revocations.get(userId) ?? 0))
+    await this.events.revoked(userId, at)
+  }
+
+  revokedAt (userId: string): number | undefined {
+    return this.revocations.get(userId)
+  }
+
+  sessionsOf (userId: string): string[] {
+    return [...this.owned].filter(([, peer]) => peer.userId === userId).map(([peerId]) => peerId)
+  }
+
+  /** Revocations made before this instance started: read once; later ones arrive as notices. */
+  private async loadRevocations (): Promise<void> {
+    const all = await this.client.hgetall(this.keys.revocations())
+    const oldest = Date.now() - REVOCATION_KEPT_MS
+    const stale: string[] = []
+    for (const [user, at] of Object.entries(all)) {
+      if (Number(at) < oldest) stale.push(user)
+      else this.revocations.set(decodeURIComponent(user), Number(at))
+    }
+    if (stale.length > 0) await this.client.hdel(this.keys.revocations(), ...stale)
+  }
+
+  private onAdminNotice (notice: AdminNotice): void {
+    switch (notice.kind) {
+      case 'left':
+        this.owned.get(notice.peerId)?.rooms.delete(notice.room)
+        return
+      case 'revoke':
+        this.revocations.set(notice.userId, Math.max(notice.at, this.revocations.get(notice.userId) ?? 0))
+        this.track(this.events.revoked(notice.userId, notice.at), 'end revoked sessions')
+    }
+  }
+
   // ---- dead instances (called by the liveness module) ----------------------------------------
 
   async adopt (deadInstance: string, peerId: string): Promise<boolean> {
@@ -662,4 +828,9 @@ function relayOutcome ([status, , attached]: ScriptReplies['swbRelay']): RelayOu
 function deliveryOutcome ([status, , attached]: ScriptReplies['swbRelay']): DeliveryOutcome {
   if (status < 0) return 'dropped'
   return attached === '1' ? 'delivered' : 'queued'
+}
+
+/** A room's state from the strings Redis keeps (createdAt in ms, settings as JSON or ''). */
+function roomState (createdAt: string, settings: string): RoomState {
+  return settings === '' ? { createdAt: Number(createdAt) } : { createdAt: Number(createdAt), settings: JSON.parse(settings) as RoomSettings }
 }

@@ -89,16 +89,70 @@ return 1`
   },
 
   /**
-   * The room's side of a join, where capacity is decided: KEYS room · ARGV peerId, peerInfoJson,
-   * capacity, ttlMs → {0} full, {1, members} already a member, {2, members} joined. Members are PeerInfo JSON.
+   * The room's side of a join, where capacity is decided: KEYS room, info, joined · ARGV peerId,
+   * peerInfoJson, defaultCapacity, ttlMs, grantCapacity ('' = none), infoTtlMs → {0, capacity} full,
+   * {1, members, createdAt, settings} already a member, {2, members, createdAt, settings, started} joined
+   * (started = 1 when this join started the room). Members are PeerInfo JSON; settings is RoomSettings
+   * JSON or ''. Capacity: the admin API's, else the grant that started the room, else the default.
    */
   swbRoomJoin: {
-    keys: 1,
-    lua: `if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {1, redis.call('HVALS', KEYS[1])} end
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return {0} end
+    keys: 3,
+    lua: `local info = redis.call('HMGET', KEYS[2], 'createdAt', 'settings', 'capacity', 'grantCap')
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {1, redis.call('HVALS', KEYS[1]), info[1] or '0', info[2] or ''} end
+local size = redis.call('HLEN', KEYS[1])
+local grant = info[4]
+if size == 0 then grant = ARGV[5] end
+local cap = tonumber(info[3] or '') or tonumber(grant or '') or tonumber(ARGV[3])
+if size >= cap then return {0, cap} end
+${NOW_MS}
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], now)
+local createdAt = info[1] or now
+local started = 0
+if size == 0 then
+  createdAt = now
+  started = 1
+  redis.call('HSET', KEYS[2], 'createdAt', now)
+  if ARGV[5] == '' then redis.call('HDEL', KEYS[2], 'grantCap') else redis.call('HSET', KEYS[2], 'grantCap', ARGV[5]) end
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {2, redis.call('HVALS', KEYS[1])}`
+redis.call('PEXPIRE', KEYS[3], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return {2, redis.call('HVALS', KEYS[1]), createdAt, info[2] or '', started}`
+  },
+
+  /**
+   * The admin API's settings: KEYS info · ARGV settingsJson, capacity ('' = none), ttlMs → createdAt
+   * (set to now when the room has no record yet).
+   */
+  swbRoomSettings: {
+    keys: 1,
+    lua: `local createdAt = redis.call('HGET', KEYS[1], 'createdAt')
+if not createdAt then
+  ${NOW_MS}
+  createdAt = now
+  redis.call('HSET', KEYS[1], 'createdAt', now)
+end
+redis.call('HSET', KEYS[1], 'settings', ARGV[1])
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'capacity') else redis.call('HSET', KEYS[1], 'capacity', ARGV[2]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return createdAt`
+  },
+
+  /**
+   * Ends a room at once: KEYS room, info, joined · ARGV startedAt ('' = whichever) → nil when there is
+   * no such room (no members and no record; with startedAt: it started at another time, or nobody is in
+   * it any more, so it already ended), else its members (PeerInfo JSON), all removed along with its
+   * record, so the name starts afresh.
+   */
+  swbRoomEnd: {
+    keys: 3,
+    lua: `local createdAt = redis.call('HGET', KEYS[2], 'createdAt')
+local members = redis.call('HVALS', KEYS[1])
+if not createdAt and #members == 0 then return false end
+if ARGV[1] ~= '' and (createdAt ~= ARGV[1] or #members == 0) then return false end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return members`
   },
 
   /** Re-adds a member after Redis lost its data (capacity was checked when it first joined): KEYS room · ARGV peerId, json, ttlMs. */
@@ -109,10 +163,11 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`
   },
 
-  /** KEYS room · ARGV peerId → nil when it was not a member, else the members left (PeerInfo JSON). */
+  /** KEYS room, joined · ARGV peerId → nil when it was not a member, else the members left (PeerInfo JSON). */
   swbRoomLeave: {
-    keys: 1,
-    lua: `if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return false end
+    keys: 2,
+    lua: `redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return false end
 return redis.call('HVALS', KEYS[1])`
   },
 
@@ -320,7 +375,9 @@ export interface ScriptReplies {
   swbClaim: [userId: string, previousOwner: string, seq: string, rooms: string[], superseded: string[], epoch: number] | null
   swbEndSession: [1, owner: string, tokenHash: string, previousTokenHash: string, rooms: string[]] | [0] | null
   swbPeerAddRoom: -1 | 0 | 1 | 2
-  swbRoomJoin: [0] | [1 | 2, members: string[]]
+  swbRoomJoin: [0, capacity: number] | [1, members: string[], createdAt: string, settings: string] | [2, members: string[], createdAt: string, settings: string, started: number]
+  swbRoomSettings: string
+  swbRoomEnd: string[] | null
   swbRoomRestore: 1
   swbRoomLeave: string[] | null
   swbRelay: [status: -3 | -2 | -1 | 1 | 2, seq: number, attached: string]

@@ -15,9 +15,82 @@ export interface Sink {
   push (json: string, seq: number): void
 }
 
+/**
+ * What an integrator's backend set for one room through the admin API (plugins/admin). Every field is
+ * optional: an unset one falls back to the token's room grant (capacity) and then to the configuration.
+ */
+export interface RoomSettings {
+  /** Overrides ROOM_CAPACITY (and a grant's capacity) for this room. */
+  capacity?: number
+  /** The room ends by itself this long after it started. */
+  maxDurationSeconds?: number
+  /** Handed to every joining peer in `joined.metadata`. */
+  metadata?: Record<string, unknown>
+}
+
+/** A room as the registry knows it: when it started (ms since the epoch) and its settings, if any. */
+export interface RoomState {
+  /** When the room last went from empty to occupied (or its settings were first put, while nobody is in it). */
+  createdAt: number
+  settings?: RoomSettings
+}
+
+/** What a join needs to decide capacity. */
+export interface JoinLimits {
+  /** ROOM_CAPACITY: used when neither the room's settings nor the grant of its first peer name one. */
+  capacity: number
+  maxRoomsPerPeer: number
+  /** The capacity the joining token's grant carries: it counts only when this join starts the room. */
+  grantCapacity?: number
+}
+
 export type JoinOutcome =
-  | { ok: true, peers: PeerInfo[], alreadyJoined: boolean }
-  | { ok: false, reason: 'full' | 'too-many-rooms' | 'unknown-peer' }
+  | { ok: true, peers: PeerInfo[], alreadyJoined: boolean, room: RoomState }
+  | { ok: false, reason: 'full', capacity: number }
+  | { ok: false, reason: 'too-many-rooms' | 'unknown-peer' }
+
+/** One member of a room, as the admin API reports it. */
+export interface MemberState extends PeerInfo {
+  joinedAt: number
+  /** false: its socket dropped and it is inside its resume grace period. */
+  connected: boolean
+}
+
+export interface RoomSummary extends RoomState {
+  room: string
+  peers: number
+}
+
+/** One page of the room list: rooms in name order after the cursor; `next` is the cursor of the following page. */
+export interface RoomPage { rooms: RoomSummary[], next?: string }
+
+/**
+ * Operations on rooms and sessions held anywhere (the admin API's part of the registry). With Redis,
+ * what concerns a peer owned by another instance reaches that instance through its channel.
+ */
+export interface RoomAdministration {
+  listRooms (after: string | undefined, limit: number): Promise<RoomPage>
+  /** The room with its members, or undefined when it has neither members nor settings. */
+  roomDetail (room: string): Promise<(RoomSummary & { members: MemberState[] }) | undefined>
+  /** Replaces the room's settings (creating the room's record when it has none). */
+  putRoomSettings (room: string, settings: RoomSettings): Promise<RoomState>
+  /**
+   * Ends the room at once: every member is out of it and its settings are gone, so the name starts
+   * afresh. Only the room that started at `startedAt`, when given, and only while someone is in it (a
+   * max-duration timer must not end a later room of the same name, nor one that already ended by
+   * emptying). The former members, or undefined when there was no such room.
+   */
+  endRoom (room: string, startedAt?: number): Promise<PeerInfo[] | undefined>
+  /**
+   * Records that the user's tokens issued before `at` (ms) are refused, on every instance, and tells
+   * every instance (this one included, before this resolves) through `RegistryEvents.revoked`.
+   */
+  revokeUser (userId: string, at: number): Promise<void>
+  /** When the user's sessions were last revoked (ms), as this instance knows it: synchronous, for token checks. */
+  revokedAt (userId: string): number | undefined
+  /** Peer ids of the user's sessions held by this instance (connected or in their grace period). */
+  sessionsOf (userId: string): string[]
+}
 
 /**
  * What became of one relayed message. `sender-not-in-room` and `recipient-not-in-room` mean nothing
@@ -75,6 +148,8 @@ export interface RegistryEvents {
    * End it like a grace timeout (peer-left).
    */
   orphaned (peerId: string): Promise<void>
+  /** The user's sessions were revoked (on this instance or another): end the ones held here. */
+  revoked (userId: string, at: number): Promise<void>
 }
 
 /**
@@ -85,7 +160,7 @@ export interface RegistryEvents {
  * `relay` is the hot path: it returns synchronously when the backend can (in memory), and a promise
  * only when it has to wait for a store.
  */
-export interface RoomRegistry {
+export interface RoomRegistry extends RoomAdministration {
   readonly kind: string
   /** Set once by the hub before any session exists. */
   listen (events: RegistryEvents): void
@@ -118,9 +193,15 @@ export interface RoomRegistry {
    */
   deleteSession (peerId: string, wherever?: boolean): Promise<string[]>
 
-  /** Joins atomically: capacity and the peer's room count are checked and updated in one step. */
-  join (room: string, member: PeerInfo, limits: { capacity: number, maxRoomsPerPeer: number }): Promise<JoinOutcome>
-  /** The members left in the room after `peerId` left it, or undefined when it was not in the room. */
+  /**
+   * Joins atomically: capacity and the peer's room count are checked and updated in one step. The
+   * capacity is the room's setting, else the one its first peer's grant carried, else `limits.capacity`.
+   */
+  join (room: string, member: PeerInfo, limits: JoinLimits): Promise<JoinOutcome>
+  /**
+   * The members left in the room after `peerId` left it, or undefined when it was not in the room.
+   * Works from any instance: the instance holding the peer is told (with Redis, through its channel).
+   */
   leave (room: string, peerId: string): Promise<PeerInfo[] | undefined>
   members (room: string): Promise<PeerInfo[]>
 
@@ -150,6 +231,9 @@ export interface RoomRegistry {
   healthy (): Promise<{ ok: boolean, detail?: string }>
   close (): Promise<void>
 }
+
+/** How long a revocation is remembered: tokens issued before it and still valid after this are accepted again. */
+export const REVOCATION_KEPT_MS = 7 * 24 * 3600 * 1000
 
 /** `{"type":…}` → `{"seq":N,"type":…}`: a concatenation, so the body is never serialized again. */
 export function stampSeq (body: string, seq: number): string {

@@ -2,7 +2,7 @@ import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
-import type { Identity } from '../auth/types.js'
+import type { Identity, RoomGrant } from '../auth/types.js'
 import { grantFor } from '../auth/claims.js'
 import { RegistryUnavailableError, type RelayOutcome, type Sink } from '../registry/types.js'
 import { CloseCode, MAX_META_BYTES, type ClientMessage, type ClientMessageOf, type OutgoingMessage } from './messages.js'
@@ -39,7 +39,7 @@ export interface ConnectionHost {
   readonly draining: boolean
   relay (from: string, room: string, to: string, body: string): RelayOutcome | Promise<RelayOutcome>
   broadcast (from: string, room: string, body: string): Promise<void>
-  join (conn: Connection, room: string, role: string | undefined, meta: Record<string, unknown> | undefined): Promise<void>
+  join (conn: Connection, room: string, grant: RoomGrant, meta: Record<string, unknown> | undefined): Promise<void>
   leave (conn: Connection, room: string): Promise<void>
   ack (peerId: string, seq: number): void | Promise<void>
   verify (token: string): Promise<Identity>
@@ -427,7 +427,7 @@ export class Connection implements Sink, Scheduled {
     if (message.meta !== undefined && Buffer.byteLength(JSON.stringify(message.meta)) > MAX_META_BYTES) {
       throw new SignalError(SignalCode.INVALID_MESSAGE, `meta exceeds ${MAX_META_BYTES} bytes`)
     }
-    await this.host.join(this, message.room, grant.role, message.meta)
+    await this.host.join(this, message.room, grant, message.meta)
   }
 
   private async onRefresh (message: ClientMessageOf<'refresh'>): Promise<void> {

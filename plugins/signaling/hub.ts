@@ -3,7 +3,7 @@ import type { Socket } from 'node:net'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Config } from '../../src/config.js'
-import type { Auth, Identity } from '../auth/types.js'
+import type { Auth, Identity, RoomGrant } from '../auth/types.js'
 import { grantFor } from '../auth/claims.js'
 import type { DeliveryOutcome, RoomRegistry } from '../registry/types.js'
 import { Connection, PENDING_MIN_BYTES, watchSocket, type ConnectionHost, type ConnectionSettings } from './connection.js'
@@ -12,6 +12,8 @@ import { SignalCode, SignalError } from './errors.js'
 import { Heartbeat } from './heartbeat.js'
 import { CloseCode, type ConnectionLimits, type OutgoingMessage, type PeerInfo } from './messages.js'
 import type { SignalingObserver, Who } from './observer.js'
+import { RoomEvents } from './events.js'
+import { RoomControl } from './room-control.js'
 
 const NORMAL_CLOSURE = 1000
 
@@ -37,6 +39,10 @@ export class SignalingHub {
   readonly limits: ConnectionLimits
   /** What a Connection may do to the hub, and nothing more. */
   private readonly host: ConnectionHost
+  /** Room lifecycle moments for integrations (webhooks). */
+  readonly events: RoomEvents
+  /** The admin API's operations on rooms and sessions, and the max-duration timers. */
+  readonly control: RoomControl
 
   constructor (
     readonly config: Config,
@@ -72,7 +78,7 @@ export class SignalingHub {
       get draining () { return hub.draining },
       relay: (from, room, to, body) => registry.relay(room, from, to, body),
       broadcast: async (from, room, body) => this.broadcast(from, room, body),
-      join: async (conn, room, role, meta) => this.join(conn, room, role, meta),
+      join: async (conn, room, grant, meta) => this.join(conn, room, grant, meta),
       leave: async (conn, room) => this.leave(conn.who, room),
       ack: (peerId, seq) => registry.ack(peerId, seq),
       verify: async (token) => auth.verify(token),
@@ -87,11 +93,19 @@ export class SignalingHub {
       observer.heartbeatTimeout()
       conn.socket.terminate()
     })
+    this.events = new RoomEvents((err, event) => log.error({ err, event }, 'room event listener failed'))
+    this.control = new RoomControl(registry, {
+      deliver: async (peerId, message) => this.deliver(peerId, message),
+      deliverAll: async (members, type, body, except) => this.deliverAll(members, type, body, except),
+      endRevoked: async (peerId, userId) => this.endRevoked(peerId, userId)
+    }, this.events, log)
     // Shared registries: a peer was claimed by a newer socket elsewhere (retire its socket here), or a
-    // session with no socket anywhere must end (its instance died and the grace ran out).
+    // session with no socket anywhere must end (its instance died and the grace ran out). Every
+    // registry: a user's sessions were revoked (end the ones held here).
     registry.listen({
       takenOver: (peerId, epoch) => this.takenOver(peerId, epoch),
-      orphaned: async (peerId) => this.expire(peerId, 'timeout')
+      orphaned: async (peerId) => { await this.expire(peerId, 'timeout') },
+      revoked: async (userId) => this.control.revoked(userId)
     })
   }
 
@@ -286,8 +300,19 @@ export class SignalingHub {
     this.graceTimers.delete(peerId)
   }
 
-  /** Ends a session (held here, or `wherever` it is): it leaves its rooms and the others are told. */
-  async expire (peerId: string, reason: 'left' | 'timeout', wherever = false): Promise<void> {
+  /** A revoked user's session held here: its socket (if any) closes with 4003, not resumable, and it ends. */
+  private async endRevoked (peerId: string, userId: string): Promise<void> {
+    const conn = this.connections.get(peerId)
+    if (conn !== undefined) {
+      conn.close(CloseCode.SESSIONS_REVOKED, 'sessions revoked', true)
+      this.drop(conn, true)
+    }
+    const rooms = await this.expire(peerId, 'revoked')
+    this.events.emit('sessionRevoked', { peerId, userId, rooms, reason: 'revoked' })
+  }
+
+  /** Ends a session (held here, or `wherever` it is): it leaves its rooms and the others are told. Returns those rooms. */
+  async expire (peerId: string, reason: 'left' | 'timeout' | 'revoked', wherever = false): Promise<string[]> {
     this.cancelGrace(peerId)
     const rooms = await this.registry.deleteSession(peerId, wherever)
     this.observer.sessionEnded(peerId, reason)
@@ -296,6 +321,7 @@ export class SignalingHub {
       const body = JSON.stringify({ type: 'peer-left', room, peerId, reason } satisfies OutgoingMessage)
       await this.deliverAll(await this.registry.members(room), 'peer-left', body)
     }
+    return rooms
   }
 
   async deliver (peerId: string, message: OutgoingMessage): Promise<DeliveryOutcome> {
@@ -312,18 +338,25 @@ export class SignalingHub {
     await Promise.all(members.filter((m) => m.peerId !== except).map(async (m) => this.deliverBody(m.peerId, type, body)))
   }
 
-  async join (conn: Connection, room: string, role: string | undefined, meta: Record<string, unknown> | undefined): Promise<void> {
+  async join (conn: Connection, room: string, grant: RoomGrant, meta: Record<string, unknown> | undefined): Promise<void> {
+    const { role } = grant
     const member: PeerInfo = { peerId: conn.peerId, userId: conn.userId }
     if (role !== undefined) member.role = role
     if (meta !== undefined) member.meta = meta
-    const outcome = await this.registry.join(room, member, { capacity: this.config.ROOM_CAPACITY, maxRoomsPerPeer: this.config.MAX_ROOMS_PER_PEER })
+    const outcome = await this.registry.join(room, member, {
+      capacity: this.config.ROOM_CAPACITY,
+      maxRoomsPerPeer: this.config.MAX_ROOMS_PER_PEER,
+      ...(grant.capacity !== undefined && { grantCapacity: grant.capacity })
+    })
     if (!outcome.ok) {
-      if (outcome.reason === 'full') throw new SignalError(SignalCode.ROOM_FULL, `Room "${room}" is full (${this.config.ROOM_CAPACITY} peers)`)
+      if (outcome.reason === 'full') throw new SignalError(SignalCode.ROOM_FULL, `Room "${room}" is full (${outcome.capacity} peers)`)
       if (outcome.reason === 'too-many-rooms') throw new SignalError(SignalCode.TOO_MANY_ROOMS, `A peer may be in at most ${this.config.MAX_ROOMS_PER_PEER} rooms`)
       throw new SignalError(SignalCode.INTERNAL, 'Session not found')
     }
-    await this.deliver(conn.peerId, { type: 'joined', room, ...(role !== undefined && { role }), peers: outcome.peers })
+    const metadata = outcome.room.settings?.metadata
+    await this.deliver(conn.peerId, { type: 'joined', room, ...(role !== undefined && { role }), peers: outcome.peers, ...(metadata !== undefined && { metadata }) })
     if (outcome.alreadyJoined) return
+    this.control.arm(room, outcome.room)
     conn.info({ room }, 'joined room')
     this.observer.joined(conn.who, room, role)
     await this.deliverAll(outcome.peers, 'peer-joined', JSON.stringify({ type: 'peer-joined', room, peer: member } satisfies OutgoingMessage))
@@ -399,6 +432,7 @@ export class SignalingHub {
     this.closing = true
     this.heartbeat.stop()
     this.host.tokenDeadlines.stop()
+    this.control.close()
     for (const timer of this.graceTimers.values()) clearTimeout(timer)
     this.graceTimers.clear()
     this.closeAll()

@@ -1,12 +1,15 @@
 import fp from 'fastify-plugin'
 import { createObserver } from './observer.js'
 import { SignalingHub } from './hub.js'
+import type { RoomEvents } from './events.js'
 import signalingRoutes from './routes.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     signaling: {
       hub: SignalingHub
+      /** Room lifecycle moments (room ended, peer removed, sessions revoked) for integrations such as webhooks. */
+      events: RoomEvents
       /** Turns readiness off, refuses joins, tells clients to reconnect, closes the rest after `deadlineMs`. */
       drain (deadlineMs?: number): Promise<void>
     }
@@ -29,6 +32,7 @@ export default fp(async (app) => {
 
   app.decorate('signaling', {
     hub,
+    events: hub.events,
     async drain (deadlineMs = config.SHUTDOWN_DRAIN_SECONDS * 1000) {
       app.health.startDraining()
       await hub.drain(deadlineMs)

@@ -21,6 +21,17 @@ export const PeerMeta = Type.Record(Type.String({ pattern: '^[\\s\\S]{1,64}$' })
   additionalProperties: false
 })
 
+/** Room metadata rides in every `joined`, so it is kept small too (checked by the admin API). */
+export const MAX_ROOM_METADATA_BYTES = 4096
+/** Set through the admin API (PUT /v1/admin/rooms/{room}) and handed to joining peers in `joined`. */
+export const RoomMetadata = Type.Record(Type.String({ pattern: '^[\\s\\S]{1,64}$' }), Type.Unknown(), {
+  description: `Free-form room metadata set by the integrator's backend: at most 32 keys of 1-64 characters, ${MAX_ROOM_METADATA_BYTES} bytes as JSON`,
+  maxProperties: 32,
+  additionalProperties: false
+})
+/** `from` of a message the integrator's backend sent through the admin API; no peer id is ever this (they are 16 characters). */
+export const SERVER_SENDER = 'server'
+
 export const IceCandidateInit = Type.Object({
   candidate: Type.Optional(Type.String({ maxLength: 2048 })),
   sdpMid: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Null()])),
@@ -110,21 +121,40 @@ export const WelcomeMessage = serverMessage('welcome', {
   tokenExpiresAt: Type.Integer({ description: 'When the JWT lapses (ms since the epoch); send `refresh` before then' }),
   limits: ConnectionLimits
 }, 'First message on every connection. `seq` is where the client stands: 0 for a new session, the `lastSeq` it sent when resuming; replayed messages follow.')
-export const JoinedMessage = serverMessage('joined', { room: RoomName, role: Type.Optional(Type.String()), peers: Type.Array(PeerInfo) },
-  'You joined `room`; `peers` are the others already there.')
+export const JoinedMessage = serverMessage('joined', {
+  room: RoomName,
+  role: Type.Optional(Type.String()),
+  peers: Type.Array(PeerInfo),
+  metadata: Type.Optional(RoomMetadata)
+}, 'You joined `room`; `peers` are the others already there; `metadata` is what the integrator set for the room, if anything.')
 export const LeftMessage = serverMessage('left', { room: RoomName }, 'You left `room`.')
 export const PeerJoinedMessage = serverMessage('peer-joined', { room: RoomName, peer: PeerInfo }, 'Another peer joined a room you are in.')
 export const PeerLeftMessage = serverMessage('peer-left', {
   room: RoomName,
   peerId: PeerId,
-  reason: Type.Union([Type.Literal('left'), Type.Literal('timeout'), Type.Literal('revoked')], {
-    description: '`left`: it said so; `timeout`: it dropped and did not resume within the grace period; `revoked`: it resumed with a token that no longer grants the room'
+  reason: Type.Union([Type.Literal('left'), Type.Literal('timeout'), Type.Literal('removed'), Type.Literal('revoked')], {
+    description: '`left`: it said so; `timeout`: it dropped and did not resume within the grace period; `removed`: the integrator removed it ' +
+      '(admin API); `revoked`: its access was withdrawn (the integrator revoked its user\'s sessions, or it resumed with a token that no longer grants the room)'
   })
 }, 'A peer left a room you are in.')
+export const RoomEndedMessage = serverMessage('room-ended', {
+  room: RoomName,
+  reason: Type.Union([Type.Literal('api'), Type.Literal('max-duration')], {
+    description: '`api`: the integrator ended it (admin API); `max-duration`: its `maxDurationSeconds` ran out'
+  })
+}, 'The room ended: you are no longer in it (nor is anyone). Joining the same name again starts a new room.')
+export const RemovedMessage = serverMessage('removed', {
+  room: RoomName,
+  reason: Type.Literal('api', { description: '`api`: the integrator removed you (admin API)' })
+}, 'You were removed from `room`: you are no longer in it; the others got `peer-left` with reason `removed`.')
 export const RelayedOfferMessage = serverMessage('offer', { room: RoomName, from: PeerId, sdp: Type.String() }, 'SDP offer from peer `from`.')
 export const RelayedAnswerMessage = serverMessage('answer', { room: RoomName, from: PeerId, sdp: Type.String() }, 'SDP answer from peer `from`.')
 export const RelayedCandidateMessage = serverMessage('candidate', { room: RoomName, from: PeerId, candidate: Type.Union([IceCandidateInit, Type.Null()]) }, 'ICE candidate from peer `from`.')
-export const RelayedAppMessage = serverMessage('message', { room: RoomName, from: PeerId, data: Type.Unknown() }, 'Application message from peer `from`.')
+export const RelayedAppMessage = serverMessage('message', {
+  room: RoomName,
+  from: Type.Union([PeerId, Type.Literal(SERVER_SENDER, { description: 'Sent by the integrator\'s backend (admin API)' })]),
+  data: Type.Unknown()
+}, 'Application message from peer `from`, or from the integrator\'s backend when `from` is "server".')
 export const PongMessage = serverMessage('pong', { ref: Type.Optional(Type.String()) }, 'Answer to `ping`; `ref` echoes its id.')
 export const RefreshedMessage = serverMessage('refreshed', { tokenExpiresAt: Type.Integer() }, 'The refreshed token was accepted.')
 export const TokenExpiringMessage = serverMessage('token-expiring', { tokenExpiresAt: Type.Integer() },
@@ -141,7 +171,8 @@ export const ErrorMessage = serverMessage('error', {
 
 export const ServerMessageSchemas = [
   WelcomeMessage, JoinedMessage, LeftMessage, PeerJoinedMessage, PeerLeftMessage, RelayedOfferMessage, RelayedAnswerMessage,
-  RelayedCandidateMessage, RelayedAppMessage, PongMessage, RefreshedMessage, TokenExpiringMessage, ReconnectMessage, ErrorMessage
+  RelayedCandidateMessage, RelayedAppMessage, PongMessage, RefreshedMessage, TokenExpiringMessage, ReconnectMessage, ErrorMessage,
+  RoomEndedMessage, RemovedMessage
 ] as const
 export const ServerMessage = Type.Union([...ServerMessageSchemas], { $id: 'ServerMessage' })
 export type ServerMessage = Static<typeof ServerMessage>
@@ -156,7 +187,7 @@ export type OutgoingMessage = ServerMessage extends infer M ? M extends { seq: n
  * connection only: they carry the current `seq` without advancing it and are never replayed.
  */
 export const REPLAYED_TYPES: ReadonlySet<ServerMessageType> = new Set<ServerMessageType>([
-  'joined', 'left', 'peer-joined', 'peer-left', 'offer', 'answer', 'candidate', 'message'
+  'joined', 'left', 'peer-joined', 'peer-left', 'offer', 'answer', 'candidate', 'message', 'room-ended', 'removed'
 ])
 
 /** WebSocket close codes the server uses (4000-4999 are application-defined). */
@@ -168,6 +199,8 @@ export const CloseCode = {
   TOO_BIG: 1009,
   TOKEN_EXPIRED: 4001,
   HEARTBEAT_TIMEOUT: 4002,
+  /** The integrator revoked the user's sessions (admin API): the session is over, and the old token refused. */
+  SESSIONS_REVOKED: 4003,
   SLOW_CONSUMER: 4008,
   SESSION_REPLACED: 4009,
   RATE_LIMIT_ABUSE: 4029

@@ -16,7 +16,7 @@ export interface SignalingObserver {
   disconnected (who: Who, code: number): void
   joined (who: Who, room: string, role: string | undefined): void
   left (who: Who, room: string): void
-  sessionEnded (peerId: string, reason: 'left' | 'timeout'): void
+  sessionEnded (peerId: string, reason: 'left' | 'timeout' | 'revoked'): void
   /** A server message (joined, peer-left...) for one peer. */
   delivered (type: string, outcome: DeliveryOutcome): void
   /** A relayed client message reached its recipient's socket or replay buffer, `seconds` after it arrived. */

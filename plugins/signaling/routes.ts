@@ -86,6 +86,7 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
     url: '/v1/signal',
     schema: {
       tags: ['signaling'],
+      operationId: 'openSignalingSocket',
       summary: 'The signaling WebSocket (protocol: docs/signaling.md)',
       description: 'Upgrade with `Connection: Upgrade`, `Upgrade: websocket`. Refusals happen before the upgrade, as problem+json. ' +
         'A plain GET (no upgrade) gets 426.',
@@ -143,6 +144,7 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
   app.get('/v1/signal/preflight', {
     schema: {
       tags: ['signaling'],
+      operationId: 'signalingPreflight',
       summary: 'Checks a token and origin exactly as the WebSocket upgrade would, and says why it would be refused',
       description: 'Browsers cannot read the HTTP status of a failed WebSocket upgrade: call this first (or after a failure) to learn the reason.',
       security: [{ bearerAuth: [] }],

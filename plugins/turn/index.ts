@@ -52,6 +52,7 @@ const turn: FastifyPluginAsyncTypebox = async (app) => {
     validatorCompiler: strictBodyCompiler,
     schema: {
       tags: ['turn'],
+      operationId: 'issueTurnCredentials',
       summary: 'Issue short-lived TURN credentials as an RTCConfiguration',
       description: 'The answer can be passed as-is to `new RTCPeerConnection()`. Fetch again at `refreshAt` ' +
         '(80% of ttl) and apply it with `pc.setConfiguration()` before any ICE restart. The optional JSON body ' +
@@ -132,6 +133,7 @@ const turn: FastifyPluginAsyncTypebox = async (app) => {
     }
     const restSchema = {
       tags: ['turn'],
+      security: [{ turnRestApiKey: [] }],
       description: 'TURN REST API (draft-uberti-behave-turn-rest-00) for existing clients such as Janus `turn_rest_api`. ' +
         'The API key (one of TURN_REST_API_KEYS) goes in `key`, `api` or the `X-API-Key` header. ' +
         '403 SWB_TURN_REST_DISABLED when no key is configured.',
@@ -139,7 +141,7 @@ const turn: FastifyPluginAsyncTypebox = async (app) => {
       querystring: RestQuerySchema,
       response: { 200: RestResponseSchema, ...problemResponses(400, 401, 403, 413, 415, 429, 502, 503) }
     }
-    rest.get('/rest', { ...restRoute, schema: { ...restSchema, summary: 'TURN REST API credentials (GET, query parameters)' } },
+    rest.get('/rest', { ...restRoute, schema: { ...restSchema, operationId: 'getTurnRestCredentials', summary: 'TURN REST API credentials (GET, query parameters)' } },
       async (request, reply) => {
         void reply.header('cache-control', 'no-store')
         return issueRest(request)
@@ -149,7 +151,7 @@ const turn: FastifyPluginAsyncTypebox = async (app) => {
       preValidation: async (request) => {
         if (request.body === undefined) request.body = null
       },
-      schema: { ...restSchema, summary: 'TURN REST API credentials (POST, form or JSON body and/or query)', body: RestBodySchema }
+      schema: { ...restSchema, operationId: 'postTurnRestCredentials', summary: 'TURN REST API credentials (POST, form or JSON body and/or query)', body: RestBodySchema }
     }, async (request, reply) => {
       void reply.header('cache-control', 'no-store')
       return issueRest(request)

@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import type { PeerInfo } from '../../plugins/signaling/messages.js'
-import type { RegistryLimits, RoomRegistry, Sink } from '../../plugins/registry/types.js'
+import type { JoinOutcome, RegistryLimits, RoomRegistry, Sink } from '../../plugins/registry/types.js'
 
 /**
  * Builds a fresh, empty registry honouring `limits` (replay buffer bounds). A shared backend must
@@ -27,6 +27,13 @@ async function eventually (check: () => boolean, what: string, timeoutMs = 2000)
 }
 
 const member = (peerId: string, userId = `user-of-${peerId}`): PeerInfo => ({ peerId, userId })
+
+/** A join outcome without the room's state (its createdAt is a clock reading), for exact comparisons. */
+function plain (outcome: JoinOutcome): unknown {
+  if (!outcome.ok) return outcome
+  const { room: _room, ...rest } = outcome
+  return rest
+}
 const body = (n: number | string): string => JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })
 
 /**
@@ -123,10 +130,10 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
   t.test('join: capacity, idempotence, rooms per peer, unknown peers', async (t) => {
     const registry = await fresh(t)
     for (const p of ['a', 'b', 'c']) await session(registry, p)
-    t.same(await registry.join('r', member('a'), JOIN_LIMITS), { ok: true, peers: [], alreadyJoined: false })
-    t.same(await registry.join('r', member('b'), JOIN_LIMITS), { ok: true, peers: [member('a')], alreadyJoined: false })
-    t.same(await registry.join('r', member('c'), JOIN_LIMITS), { ok: false, reason: 'full' })
-    t.same(await registry.join('r', member('a'), JOIN_LIMITS), { ok: true, peers: [member('b')], alreadyJoined: true }, 'a member joining again')
+    t.same(plain(await registry.join('r', member('a'), JOIN_LIMITS)), { ok: true, peers: [], alreadyJoined: false })
+    t.same(plain(await registry.join('r', member('b'), JOIN_LIMITS)), { ok: true, peers: [member('a')], alreadyJoined: false })
+    t.same(await registry.join('r', member('c'), JOIN_LIMITS), { ok: false, reason: 'full', capacity: 2 })
+    t.same(plain(await registry.join('r', member('a'), JOIN_LIMITS)), { ok: true, peers: [member('b')], alreadyJoined: true }, 'a member joining again')
     t.same(await registry.join('r', member('ghost'), JOIN_LIMITS), { ok: false, reason: 'unknown-peer' })
 
     t.match(await registry.join('r2', member('a'), JOIN_LIMITS), { ok: true })
@@ -143,7 +150,7 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     await session(registry, 'b')
     const withInfo: PeerInfo = { peerId: 'a', userId: 'dr', role: 'host', meta: { name: 'Dr A', tags: ['x'] } }
     await registry.join('r', withInfo, JOIN_LIMITS)
-    t.same(await registry.join('r', member('b'), JOIN_LIMITS), { ok: true, peers: [withInfo], alreadyJoined: false })
+    t.same(plain(await registry.join('r', member('b'), JOIN_LIMITS)), { ok: true, peers: [withInfo], alreadyJoined: false })
     t.same((await registry.members('r')).find((m) => m.peerId === 'a'), withInfo)
   })
 
@@ -337,4 +344,81 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     t.type(registry.kind, 'string')
     await registry.close()
   })
+
+  t.test('room settings: the API capacity wins over the grant of the first peer, which wins over the default', async (t) => {
+    const registry = await fresh(t)
+    for (const p of ['a', 'b', 'c', 'd']) await session(registry, p)
+    const started = await registry.join('group', member('a'), { ...JOIN_LIMITS, grantCapacity: 3 })
+    t.match(started, { ok: true, room: { createdAt: Number } })
+    t.match(await registry.join('group', member('b'), JOIN_LIMITS), { ok: true }, 'the grant that started the room counts for later joiners')
+    t.match(await registry.join('group', member('c'), { ...JOIN_LIMITS, grantCapacity: 10 }), { ok: true }, 'a later grant does not change it')
+    t.same(await registry.join('group', member('d'), JOIN_LIMITS), { ok: false, reason: 'full', capacity: 3 })
+    const settings = { capacity: 4, metadata: { topic: 'therapy' } }
+    await registry.putRoomSettings('group', settings)
+    const joined = await registry.join('group', member('d'), JOIN_LIMITS)
+    t.match(joined, { ok: true, room: { settings } }, 'the API capacity wins; the settings come with the join')
+    await registry.putRoomSettings('group', { capacity: 1 })
+    t.match(await registry.roomDetail('group'), { peers: 4, settings: { capacity: 1 } }, 'lowering the capacity removes nobody')
+  })
+
+  t.test('room detail and list: members with joinedAt and connection, paged by name', async (t) => {
+    const registry = await fresh(t)
+    await session(registry, 'a')
+    await session(registry, 'b')
+    registry.attach('a', recordingSink())
+    await registry.join('clinic/1', { peerId: 'a', userId: 'dr', role: 'host', meta: { n: 1 } }, JOIN_LIMITS)
+    await registry.join('clinic/1', member('b'), JOIN_LIMITS)
+    await registry.putRoomSettings('clinic/2', { maxDurationSeconds: 60 })
+    await registry.join('clinic/3', member('b'), JOIN_LIMITS)
+    const detail = await registry.roomDetail('clinic/1')
+    t.match(detail, { room: 'clinic/1', peers: 2, createdAt: Number })
+    const byId = new Map(detail?.members.map((m) => [m.peerId, m]))
+    t.match(byId.get('a'), { userId: 'dr', role: 'host', meta: { n: 1 }, connected: true, joinedAt: Number })
+    t.match(byId.get('b'), { connected: false }, 'b has no socket attached (as inside its grace period)')
+    t.equal(await registry.roomDetail('nowhere'), undefined)
+    const first = await registry.listRooms(undefined, 2)
+    t.same(first.rooms.map((r) => [r.room, r.peers]), [['clinic/1', 2], ['clinic/2', 0]])
+    t.equal(first.next, 'clinic/2')
+    const second = await registry.listRooms(first.next, 2)
+    t.same(second.rooms.map((r) => r.room), ['clinic/3'])
+    t.equal(second.next, undefined)
+    await registry.leave('clinic/3', 'b')
+    t.same((await registry.listRooms(undefined, 10)).rooms.map((r) => r.room), ['clinic/1', 'clinic/2'], 'an empty room without settings is gone')
+  })
+
+  t.test('endRoom: everyone out, settings gone, the name starts afresh; only the room that started then', async (t) => {
+    const registry = await fresh(t)
+    for (const p of ['a', 'b']) await session(registry, p)
+    await registry.putRoomSettings('r', { capacity: 1 })
+    const joined = await registry.join('r', member('a'), JOIN_LIMITS)
+    if (!joined.ok) throw new Error('join failed')
+    t.equal(await registry.endRoom('r', joined.room.createdAt - 1), undefined, 'a later room of the same name is not ended by an older timer')
+    await registry.join('empty', member('b'), JOIN_LIMITS)
+    await registry.putRoomSettings('empty', { maxDurationSeconds: 60 })
+    const emptied = await registry.roomDetail('empty')
+    await registry.leave('empty', 'b')
+    t.equal(await registry.endRoom('empty', emptied?.createdAt), undefined, 'a room that emptied already ended: a timer leaves it (and its settings) alone')
+    t.match(await registry.roomDetail('empty'), { peers: 0, settings: { maxDurationSeconds: 60 } })
+    t.same((await registry.endRoom('r', joined.room.createdAt))?.map((m) => m.peerId), ['a'])
+    t.same(await registry.members('r'), [])
+    t.equal(await registry.roomDetail('r'), undefined)
+    t.equal(await registry.endRoom('r'), undefined, 'ended twice: the second finds nothing')
+    t.match(await registry.join('r', member('b'), JOIN_LIMITS), { ok: true }, 'the settings went with it (capacity 1 would not matter, but it is a new room)')
+    t.match(await registry.join('r', member('a'), JOIN_LIMITS), { ok: true }, 'a can join again: it is no longer counted in r')
+  })
+
+  t.test('revocations: recorded, told to the listener, and sessions of the user found', async (t) => {
+    const registry = await fresh(t)
+    const told: Array<[string, number]> = []
+    registry.listen({ takenOver: () => {}, orphaned: async () => {}, revoked: async (userId, at) => { told.push([userId, at]) } })
+    await session(registry, 'a', 'dr')
+    await session(registry, 'b', 'dr')
+    await session(registry, 'c', 'nurse')
+    t.same(registry.sessionsOf('dr').sort(), ['a', 'b'])
+    t.equal(registry.revokedAt('dr'), undefined)
+    await registry.revokeUser('dr', 1234)
+    t.equal(registry.revokedAt('dr'), 1234)
+    t.same(told, [['dr', 1234]], 'told before revokeUser resolves')
+  })
+
 }

@@ -34,7 +34,7 @@ t.test('identity carries name, role and normalised room grants, and nothing else
   t.same(identity.rooms, [{ room: 'waiting-room' }, { room: 'clinic-42/*', role: 'host' }, { room: 'r2' }])
   t.equal(identity.name, 'Dr. Alice')
   t.equal(identity.role, 'guest')
-  t.same(Object.keys(identity).sort(), ['exp', 'name', 'role', 'rooms', 'sub'], 'unknown claims are not carried')
+  t.same(Object.keys(identity).sort(), ['exp', 'iat', 'name', 'role', 'rooms', 'sub'], 'unknown claims are not carried (iat is: revocations compare it)')
 })
 
 t.test('no token: 401 TOKEN_MISSING with a bare Bearer challenge (RFC 6750 3.1)', async (t) => {

@@ -40,7 +40,7 @@ async function stampOnly (r: RedisRegistry, peerId: string, owner: string, n: nu
 
 /** Records the peers a registry was told to retire; orphans end as they would without a hub. */
 function onTakeover (r: RedisRegistry, retired: string[]): void {
-  r.listen({ takenOver: (peerId) => retired.push(peerId), orphaned: async (peerId) => { await r.deleteSession(peerId) } })
+  r.listen({ takenOver: (peerId) => retired.push(peerId), orphaned: async (peerId) => { await r.deleteSession(peerId) }, revoked: async () => {} })
 }
 const prefix = (): string => `t${randomBytes(3).toString('hex')}:`
 
@@ -238,7 +238,9 @@ t.test('every key expires on its own; the owner keeps its live keys from expirin
   t.ok(keys.length >= 8, `session, buffer, rooms, room, token, connections, instance keys (${keys.length})`)
   for (const key of keys) {
     const ttl = Number(redis.cli('pttl', key).trim())
-    t.ok(ttl > 0 && ttl <= r.stateTtlMs, `${key} expires (${ttl} ms)`)
+    // A room's record and the room index outlive a quiet day (room settings: docs/admin.md).
+    const bound = key === r.keys.roomIndex() || key === r.keys.roomInfo('room') ? r.roomInfoTtlMs : r.stateTtlMs
+    t.ok(ttl > 0 && ttl <= bound, `${key} expires (${ttl} ms)`)
   }
   // Nearly expired (as if the last refresh were long ago): the periodic refresh renews them.
   for (const key of keys) redis.cli('pexpire', key, '5000')
@@ -278,4 +280,29 @@ t.test('a gap is skipped only for messages the buffer no longer holds, never for
   await other.deliver('q', body(5))
   await until(() => qSink.seqs.length === 3, 'live again')
   t.same(qSink.seqs, [3, 4, 5])
+})
+
+t.test('the room index holds occupied or configured rooms: an emptied room leaves it, whichever way it emptied', skip, async (t) => {
+  const redis = await startRedis(t)
+  const p = prefix()
+  const a = await registry(t, redis, p)
+  const b = await registry(t, redis, p)
+  const index = async (): Promise<string[]> => a.client.zrange(a.keys.roomIndex(), 0, -1)
+  await a.createSession('p1', 'u1', 'h1')
+  await b.createSession('p2', 'u2', 'h2')
+  const limits = { capacity: 5, maxRoomsPerPeer: 5 }
+  await a.join('left-room', { peerId: 'p1', userId: 'u1' }, limits)
+  await b.join('ended-session', { peerId: 'p2', userId: 'u2' }, limits)
+  await b.join('configured', { peerId: 'p2', userId: 'u2' }, limits)
+  await a.putRoomSettings('configured', { capacity: 2 })
+  t.same((await index()).sort(), ['configured', 'ended-session', 'left-room'])
+  await a.leave('left-room', 'p1')
+  await b.deleteSession('p2')
+  t.same(await index(), ['configured'], 'emptied by a leave or an ended session: out; a room with settings stays')
+  // Removed on A while B holds the peer: B is told and forgets the room in its copy.
+  await b.createSession('p3', 'u3', 'h3')
+  await b.join('configured', { peerId: 'p3', userId: 'u3' }, limits)
+  t.ok(b.owned.get('p3')?.rooms.has('configured'))
+  await a.leave('configured', 'p3')
+  await until(() => b.owned.get('p3')?.rooms.has('configured') === false, 'B to forget the room')
 })
