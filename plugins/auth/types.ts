@@ -14,7 +14,10 @@ export interface Identity {
   name?: string
   /** Global role (e.g. host/guest) used when a room grant carries none. */
   role?: string
-  /** Room grants from the `rooms` claim; undefined means the token does not restrict rooms. */
+  /**
+   * Room grants from the rooms claim (JWT_ROOMS_CLAIM) and the `room:` scopes. Undefined means the token
+   * does not restrict rooms, which only ROOM_GRANTS=any allows (under `required` no grant is `[]`).
+   */
   rooms?: RoomGrant[]
   /** Expiry, seconds since the epoch (the `exp` claim, always present). */
   exp: number
