@@ -18,6 +18,8 @@ import rateLimit from '../plugins/rate-limit/index.js'
 import turn from '../plugins/turn/index.js'
 import registry from '../plugins/registry/index.js'
 import signaling from '../plugins/signaling/index.js'
+import webhooks from '../plugins/webhooks/index.js'
+import { webhooksOpenApi } from '../plugins/webhooks/openapi.js'
 
 declare module 'fastify' {
   interface FastifyInstance { config: Config }
@@ -86,13 +88,16 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
         schemas: { Problem: ProblemSchema }
-      }
+      },
+      webhooks: webhooksOpenApi()
     }
   })
 
   await app.register(health)
   await app.register(metrics)
   await app.register(audit)
+  // Before the registry: it watches the registry's membership changes, and closes after it.
+  await app.register(webhooks)
   await app.register(auth)
   await app.register(rateLimit)
   await app.register(turn, { prefix: '/v1/turn' })

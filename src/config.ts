@@ -7,6 +7,7 @@ import { MetricsConfigSchema, metricsConfigProblem } from '../plugins/metrics/co
 import { RegistryConfigSchema, redisConfigProblem } from '../plugins/registry/config.js'
 import { SignalingConfigSchema } from '../plugins/signaling/config.js'
 import { TurnConfigSchema, turnConfigProblem, turnProviderProblem } from '../plugins/turn/config.js'
+import { WebhooksConfigSchema, webhooksConfigProblem } from '../plugins/webhooks/config.js'
 
 export { list } from './env-list.js'
 
@@ -35,7 +36,8 @@ export const ConfigSchema = Type.Object({
   ...DemoConfigSchema.properties,
   ...MetricsConfigSchema.properties,
   ...AuditConfigSchema.properties,
-  ...RegistryConfigSchema.properties
+  ...RegistryConfigSchema.properties,
+  ...WebhooksConfigSchema.properties
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -59,7 +61,8 @@ const RULES: ReadonlyArray<(config: Config) => string | undefined> = [
   redisConfigProblem,
   turnConfigProblem,
   turnProviderProblem,
-  metricsConfigProblem
+  metricsConfigProblem,
+  webhooksConfigProblem
 ]
 
 /**

@@ -1,7 +1,7 @@
 import type { PeerInfo } from '../signaling/messages.js'
 import {
-  messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinOutcome, type RegistryCounters, type RegistryLimits,
-  type RelayOutcome, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink
+  NO_MEMBERSHIP_LISTENER, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinOutcome, type LeaveReason, type MembershipListener,
+  type RegistryCounters, type RegistryLimits, type RelayOutcome, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink
 } from './types.js'
 
 /** How many token hashes of ended sessions (up to two each) we remember, to tell "ended" from "never existed". */
@@ -38,6 +38,7 @@ export class MemoryRegistry implements RoomRegistry {
   private readonly byResumeToken = new Map<string, string>()
   private readonly connections = new Map<string, number>()
   private readonly endedTokens = new Set<string>()
+  private membership: MembershipListener = NO_MEMBERSHIP_LISTENER
 
   constructor (private readonly limits: RegistryLimits) {}
 
@@ -50,6 +51,10 @@ export class MemoryRegistry implements RoomRegistry {
 
   listen (): void {
     // One instance: no socket can be claimed elsewhere and no session is orphaned; the hub settles local claims itself.
+  }
+
+  watch (listener: MembershipListener): void {
+    this.membership = listener
   }
 
   releaseConnection (userId: string): void {
@@ -84,6 +89,10 @@ export class MemoryRegistry implements RoomRegistry {
     peer.previousTokenHash = presentedHash
     this.byResumeToken.set(newHash, peerId)
     this.byResumeToken.set(presentedHash, peerId)
+    for (const room of peer.rooms) {
+      const info = this.rooms.get(room)?.get(peerId)
+      if (info !== undefined) this.membership.resumed(room, info)
+    }
     return { epoch: ++peer.epoch }
   }
 
@@ -91,11 +100,11 @@ export class MemoryRegistry implements RoomRegistry {
     return peer.previousTokenHash === undefined ? [peer.resumeTokenHash] : [peer.resumeTokenHash, peer.previousTokenHash]
   }
 
-  async deleteSession (peerId: string): Promise<string[]> {
+  async deleteSession (peerId: string, _wherever = false, reason: LeaveReason = 'timeout'): Promise<string[]> {
     const peer = this.peers.get(peerId)
     if (!peer) return []
     const rooms = [...peer.rooms]
-    for (const room of rooms) this.removeMember(room, peerId)
+    for (const room of rooms) this.removeMember(room, peerId, reason)
     this.peers.delete(peerId)
     // Both tokens the client may hold read as ended. A Set iterates in insertion order, so the first entry is the oldest.
     for (const hash of this.tokenHashes(peer)) {
@@ -121,19 +130,23 @@ export class MemoryRegistry implements RoomRegistry {
     members.set(member.peerId, member)
     this.rooms.set(room, members)
     peer.rooms.add(room)
+    this.membership.joined(room, member, members.size === 1)
     return { ok: true, peers: others, alreadyJoined: false }
   }
 
-  async leave (room: string, peerId: string): Promise<PeerInfo[] | undefined> {
-    const removed = this.removeMember(room, peerId)
+  async leave (room: string, peerId: string, reason: LeaveReason = 'left'): Promise<PeerInfo[] | undefined> {
+    const removed = this.removeMember(room, peerId, reason)
     this.peers.get(peerId)?.rooms.delete(room)
     return removed ? [...(this.rooms.get(room)?.values() ?? [])] : undefined
   }
 
-  private removeMember (room: string, peerId: string): boolean {
+  private removeMember (room: string, peerId: string, reason: LeaveReason): boolean {
     const members = this.rooms.get(room)
-    if (!members?.delete(peerId)) return false
+    const info = members?.get(peerId)
+    if (members === undefined || info === undefined) return false
+    members.delete(peerId)
     if (members.size === 0) this.rooms.delete(room)
+    this.membership.left(room, info, reason, members.size === 0 ? 'empty' : undefined)
     return true
   }
 
@@ -208,6 +221,10 @@ export class MemoryRegistry implements RoomRegistry {
   }
 
   async close (): Promise<void> {
+    // The sessions end with this process (no other instance can resume them): their rooms are told so.
+    for (const [room, members] of this.rooms) {
+      for (const peerId of [...members.keys()]) this.removeMember(room, peerId, 'timeout')
+    }
     this.rooms.clear()
     this.peers.clear()
     this.byResumeToken.clear()

@@ -10,8 +10,9 @@ import { PeerInbox, type BufferRead, type InboxSource } from './redis-inbox.js'
 import { RedisLiveness } from './redis-liveness.js'
 import { RedisRecovery } from './redis-recovery.js'
 import {
-  RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinOutcome, type RegistryCounters, type RegistryEvents,
-  type RegistryLimits, type RelayOutcome, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink
+  NO_MEMBERSHIP_LISTENER, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinOutcome, type LeaveReason,
+  type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome, type ReplayOutcome,
+  type RoomRegistry, type SessionRecord, type Sink
 } from './types.js'
 
 export interface RedisRegistryOptions {
@@ -86,6 +87,8 @@ export class RedisRegistry implements RoomRegistry {
     takenOver: () => {},
     orphaned: async (peerId) => { await this.deleteSession(peerId) }
   }
+  /** Told of the membership changes this instance's scripts decided (see MembershipListener). */
+  membership: MembershipListener = NO_MEMBERSHIP_LISTENER
   /** seq covered by the last replay() of a peer, where its next attach starts delivering. */
   private readonly replayedThrough = new Map<string, number>()
   /** Highest takeover epoch heard for peers whose claim is still on its way here. */
@@ -184,6 +187,10 @@ export class RedisRegistry implements RoomRegistry {
 
   listen (events: RegistryEvents): void {
     this.events = events
+  }
+
+  watch (listener: MembershipListener): void {
+    this.membership = listener
   }
 
   // ---- plumbing -------------------------------------------------------------------------------
@@ -373,6 +380,7 @@ export class RedisRegistry implements RoomRegistry {
         } else {
           this.own(peerId, { userId, tokenHash: newHash, previousTokenHash: presentedHash, rooms: infos, epoch, seq: this.replayedThrough.get(peerId) ?? Number(seq) })
         }
+        for (const [room, info] of infos) this.membership.resumed(room, info)
         return { epoch }
       } finally {
         this.claimsInFlight.delete(peerId)
@@ -391,7 +399,7 @@ export class RedisRegistry implements RoomRegistry {
     return infos
   }
 
-  async deleteSession (peerId: string, wherever = false): Promise<string[]> {
+  async deleteSession (peerId: string, wherever = false, reason: LeaveReason = 'timeout'): Promise<string[]> {
     const local = this.owned.get(peerId)
     try {
       return await this.op(async () => {
@@ -405,7 +413,7 @@ export class RedisRegistry implements RoomRegistry {
           // Both tokens the client may hold read as ended (SWB_RESUME_EXPIRED).
           ...[tokenHash, previousTokenHash].filter((hash) => hash !== '')
             .map((hash) => this.client.set(this.keys.resumeToken(hash), ENDED_TOKEN, 'PX', this.endedTtlMs)),
-          ...rooms.map((room) => this.client.hdel(this.keys.room(room), peerId)),
+          ...rooms.map(async (room) => this.depart(room, peerId, reason, false)),
           this.client.srem(this.keys.instancePeers(owner), peerId),
           // Ended from here while another instance may still hold its socket: that one must close it.
           owner !== this.instanceId && this.publish(owner, takeoverPayload(peerId, SESSION_ENDED_EPOCH))
@@ -451,20 +459,34 @@ export class RedisRegistry implements RoomRegistry {
       const members = joined[1].map((json) => JSON.parse(json) as PeerInfo)
       const self = members.find((m) => m.peerId === peerId) ?? member
       this.owned.get(peerId)?.rooms.set(room, self)
+      // Added by this script run, alone in the room afterwards: the room started with it.
+      if (joined[0] === 2) this.membership.joined(room, self, members.length === 1)
       return { ok: true, peers: members.filter((m) => m.peerId !== peerId), alreadyJoined: joined[0] === 1 }
     })
   }
 
-  async leave (room: string, peerId: string): Promise<PeerInfo[] | undefined> {
+  async leave (room: string, peerId: string, reason: LeaveReason = 'left'): Promise<PeerInfo[] | undefined> {
     return this.op(async () => {
       // The local copy first: from this moment the relay path refuses this peer's messages to the room.
       this.owned.get(peerId)?.rooms.delete(room)
       const [left] = await Promise.all([
-        this.script('swbRoomLeave', [this.keys.room(room)], [peerId]),
+        this.depart(room, peerId, reason, true),
         this.client.srem(this.keys.peerRooms(peerId), room)
       ])
-      return left === null ? undefined : left.map((json) => JSON.parse(json) as PeerInfo)
+      return left
     })
+  }
+
+  /**
+   * Takes the peer out of the room's member hash; the removal that found it there reports it (and,
+   * if it was the last one, the room's end). The members left, if asked for; undefined if it was not there.
+   */
+  private async depart (room: string, peerId: string, reason: LeaveReason, withMembers: boolean): Promise<PeerInfo[] | undefined> {
+    const departed = await this.script('swbRoomDepart', [this.keys.room(room)], [peerId, withMembers ? '1' : '0'])
+    if (departed === null) return undefined
+    const [info, left, members] = departed
+    this.membership.left(room, JSON.parse(info) as PeerInfo, reason, left === 0 ? 'empty' : undefined)
+    return members.map((json) => JSON.parse(json) as PeerInfo)
   }
 
   async members (room: string): Promise<PeerInfo[]> {

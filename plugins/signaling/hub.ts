@@ -287,7 +287,7 @@ export class SignalingHub {
   /** Ends a session (held here, or `wherever` it is): it leaves its rooms and the others are told. */
   async expire (peerId: string, reason: 'left' | 'timeout', wherever = false): Promise<void> {
     this.cancelGrace(peerId)
-    const rooms = await this.registry.deleteSession(peerId, wherever)
+    const rooms = await this.registry.deleteSession(peerId, wherever, reason)
     this.observer.sessionEnded(peerId, reason)
     this.log.info({ peerId, reason, rooms: rooms.length }, 'session ended')
     for (const room of rooms) {
