@@ -27,7 +27,8 @@ export const SECRET_KEYS: readonly string[] = [
   'METRICS_TOKEN', // bearer token for /metrics on the public port (production safety, issue 12)
   'REDIS_URL', // may carry a password: redis://:pass@host:6379
   'REDIS_PASSWORD',
-  'REDIS_SENTINEL_PASSWORD'
+  'REDIS_SENTINEL_PASSWORD',
+  'WEBHOOK_SECRET' // Standard Webhooks signing keys (whsec_…)
 ]
 
 /** A variable whose name ends like this must be listed in SECRET_KEYS (the test enforces it). */
@@ -54,7 +55,8 @@ const CHART_NOTES: Readonly<Record<string, string>> = {
   SHUTDOWN_DRAIN_SECONDS: 'terminationGracePeriodSeconds must exceed preStopSleepSeconds + this + 5 (the chart checks).',
   JWT_PUBLIC_KEY: 'Not secret. Set only one of secrets.JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL.',
   STUN_URLS: 'Comma-separated stun: URLs. Filled in from coturn.publicHost when coturn.enabled and this is empty.',
-  TURN_URLS: 'Comma-separated turn:/turns: URLs. Filled in from coturn.publicHost when coturn.enabled and this is empty.'
+  TURN_URLS: 'Comma-separated turn:/turns: URLs. Filled in from coturn.publicHost when coturn.enabled and this is empty.',
+  WEBHOOK_URLS: 'The pods POST to these: with networkPolicy.enabled, allow the egress in networkPolicy.extraEgress.'
 }
 
 type Scalar = string | number | boolean

@@ -1,6 +1,6 @@
 import type { PeerInfo } from '../signaling/messages.js'
 import {
-  NO_MEMBERSHIP_LISTENER, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinOutcome, type LeaveReason, type MembershipListener,
+  NO_MEMBERSHIP_LISTENER, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinOutcome, type LeaveReason, type MembershipListener, type RoomEndReason,
   type RegistryCounters, type RegistryLimits, type RelayOutcome, type ReplayOutcome, type RoomRegistry, type SessionRecord, type Sink
 } from './types.js'
 
@@ -134,19 +134,19 @@ export class MemoryRegistry implements RoomRegistry {
     return { ok: true, peers: others, alreadyJoined: false }
   }
 
-  async leave (room: string, peerId: string, reason: LeaveReason = 'left'): Promise<PeerInfo[] | undefined> {
-    const removed = this.removeMember(room, peerId, reason)
+  async leave (room: string, peerId: string, reason: LeaveReason = 'left', endReason: RoomEndReason = 'empty'): Promise<PeerInfo[] | undefined> {
+    const removed = this.removeMember(room, peerId, reason, endReason)
     this.peers.get(peerId)?.rooms.delete(room)
     return removed ? [...(this.rooms.get(room)?.values() ?? [])] : undefined
   }
 
-  private removeMember (room: string, peerId: string, reason: LeaveReason): boolean {
+  private removeMember (room: string, peerId: string, reason: LeaveReason, endReason: RoomEndReason = 'empty'): boolean {
     const members = this.rooms.get(room)
     const info = members?.get(peerId)
     if (members === undefined || info === undefined) return false
     members.delete(peerId)
     if (members.size === 0) this.rooms.delete(room)
-    this.membership.left(room, info, reason, members.size === 0 ? 'empty' : undefined)
+    this.membership.left(room, info, reason, members.size === 0 ? endReason : undefined)
     return true
   }
 

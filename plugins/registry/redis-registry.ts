@@ -12,7 +12,7 @@ import { RedisRecovery } from './redis-recovery.js'
 import {
   NO_MEMBERSHIP_LISTENER, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinOutcome, type LeaveReason,
   type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome, type ReplayOutcome,
-  type RoomRegistry, type SessionRecord, type Sink
+  type RoomEndReason, type RoomRegistry, type SessionRecord, type Sink
 } from './types.js'
 
 export interface RedisRegistryOptions {
@@ -465,12 +465,12 @@ export class RedisRegistry implements RoomRegistry {
     })
   }
 
-  async leave (room: string, peerId: string, reason: LeaveReason = 'left'): Promise<PeerInfo[] | undefined> {
+  async leave (room: string, peerId: string, reason: LeaveReason = 'left', endReason: RoomEndReason = 'empty'): Promise<PeerInfo[] | undefined> {
     return this.op(async () => {
       // The local copy first: from this moment the relay path refuses this peer's messages to the room.
       this.owned.get(peerId)?.rooms.delete(room)
       const [left] = await Promise.all([
-        this.depart(room, peerId, reason, true),
+        this.depart(room, peerId, reason, true, endReason),
         this.client.srem(this.keys.peerRooms(peerId), room)
       ])
       return left
@@ -481,11 +481,11 @@ export class RedisRegistry implements RoomRegistry {
    * Takes the peer out of the room's member hash; the removal that found it there reports it (and,
    * if it was the last one, the room's end). The members left, if asked for; undefined if it was not there.
    */
-  private async depart (room: string, peerId: string, reason: LeaveReason, withMembers: boolean): Promise<PeerInfo[] | undefined> {
+  private async depart (room: string, peerId: string, reason: LeaveReason, withMembers: boolean, endReason: RoomEndReason = 'empty'): Promise<PeerInfo[] | undefined> {
     const departed = await this.script('swbRoomDepart', [this.keys.room(room)], [peerId, withMembers ? '1' : '0'])
     if (departed === null) return undefined
     const [info, left, members] = departed
-    this.membership.left(room, JSON.parse(info) as PeerInfo, reason, left === 0 ? 'empty' : undefined)
+    this.membership.left(room, JSON.parse(info) as PeerInfo, reason, left === 0 ? endReason : undefined)
     return members.map((json) => JSON.parse(json) as PeerInfo)
   }
 

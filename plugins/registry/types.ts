@@ -146,8 +146,12 @@ export interface RoomRegistry {
 
   /** Joins atomically: capacity and the peer's room count are checked and updated in one step. */
   join (room: string, member: PeerInfo, limits: { capacity: number, maxRoomsPerPeer: number }): Promise<JoinOutcome>
-  /** The members left in the room after `peerId` left it (for `reason`, default `left`), or undefined when it was not in the room. */
-  leave (room: string, peerId: string, reason?: LeaveReason): Promise<PeerInfo[] | undefined>
+  /**
+   * The members left in the room after `peerId` left it, or undefined when it was not in the room.
+   * The membership listener hears `reason` (default `left`), and `endReason` (default `empty`) if it
+   * was the last one: an operation ending a whole room passes its own.
+   */
+  leave (room: string, peerId: string, reason?: LeaveReason, endReason?: RoomEndReason): Promise<PeerInfo[] | undefined>
   members (room: string): Promise<PeerInfo[]>
 
   /**

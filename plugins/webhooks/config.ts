@@ -4,7 +4,7 @@ import { list } from '../../src/env-list.js'
 /** The webhooks plugin's part of ConfigSchema (docs/webhooks.md). src/config.ts composes it. */
 export const WebhooksConfigSchema = Type.Object({
   WEBHOOK_URLS: Type.String({ default: '', description: 'Comma-separated http(s) endpoints that receive every webhook event; empty = webhooks off' }),
-  WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 1, description: 'Standard Webhooks signing secret (whsec_<base64>); comma-separated to rotate: each delivery is signed with every one' })),
+  WEBHOOK_SECRET: Type.Optional(Type.String({ minLength: 1, description: 'Standard Webhooks signing secret (whsec_ and base64); comma-separated to rotate: each delivery is signed with every one' })),
   WEBHOOK_MAX_ATTEMPTS: Type.Integer({ default: 8, minimum: 1, maximum: 20, description: 'Delivery attempts per event and endpoint before it is dropped (counted and logged)' }),
   WEBHOOK_RETRY_BASE_SECONDS: Type.Number({ default: 30, minimum: 0.001, maximum: 3600, description: 'First retry delay; each next one doubles (with jitter): 8 attempts span about an hour' }),
   WEBHOOK_TIMEOUT_SECONDS: Type.Number({ default: 10, minimum: 0.1, maximum: 120, description: 'An attempt without an answer within this time has failed' }),

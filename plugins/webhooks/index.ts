@@ -2,11 +2,10 @@ import fp from 'fastify-plugin'
 import { list } from '../../src/env-list.js'
 import { redisConnectionSettings } from '../registry/redis-connection.js'
 import { webhookKeys } from './config.js'
-import { Endpoint, systemClock } from './delivery.js'
+import { Endpoint, systemClock, type Report } from './delivery.js'
 import { prepareEvent, type WebhookEvent } from './events.js'
 import { membershipEvents } from './listener.js'
 import { MemoryQueue } from './memory-queue.js'
-import { webhookMetrics } from './metrics.js'
 import type { WebhookQueue } from './queue.js'
 import { RedisQueue } from './redis-queue.js'
 
@@ -41,12 +40,12 @@ export default fp(async (app) => {
     return
   }
   const log = app.log.child({ component: 'webhooks' })
-  let queue: WebhookQueue | undefined
-  const report = webhookMetrics(app.metrics.registry, () => queue)
+  // Labels are event types and outcomes: bounded sets.
+  const report: Report = (type, outcome) => app.metrics.webhookDeliveriesTotal.inc({ type, outcome })
   const settings = { maxAttempts: config.WEBHOOK_MAX_ATTEMPTS, retryBaseMs: config.WEBHOOK_RETRY_BASE_SECONDS * 1000, timeoutMs: config.WEBHOOK_TIMEOUT_SECONDS * 1000 }
   const endpoints = urls.map((url) => new Endpoint(url, keys, settings, systemClock, report, log))
   const redis = redisConnectionSettings(config)
-  queue = redis === undefined
+  const queue: WebhookQueue = redis === undefined
     ? new MemoryQueue(endpoints, config.WEBHOOK_QUEUE_MAX, systemClock, report, log)
     : await RedisQueue.connect(endpoints, {
       settings: redis,
@@ -54,18 +53,19 @@ export default fp(async (app) => {
       leaseMs: Math.round(config.REDIS_INSTANCE_TTL_SECONDS * 1000),
       max: config.WEBHOOK_QUEUE_MAX
     }, systemClock, report, log)
-  const active = queue
+  // Depth and the oldest event's age are read from the queue at scrape time.
+  app.metrics.sources.webhooks = queue
 
   const emit = (event: WebhookEvent): void => {
     try {
-      active.enqueue(prepareEvent(event, systemClock.now()))
+      queue.enqueue(prepareEvent(event, systemClock.now()))
     } catch (err) {
       log.error({ err: { message: (err as Error).message }, type: event.type }, 'could not queue a webhook event')
     }
   }
-  app.decorate('webhooks', { enabled: true, emit, queue: active })
+  app.decorate('webhooks', { enabled: true, emit, queue })
   log.info({ endpoints: endpoints.map((e) => e.label), queue: redis === undefined ? 'memory' : 'redis' }, 'webhooks on')
   // The registry is registered after this plugin; no session exists before ready.
   app.addHook('onReady', async () => { app.registry.watch(membershipEvents(emit)) })
-  app.addHook('onClose', async () => active.close(config.SHUTDOWN_DRAIN_SECONDS * 1000))
+  app.addHook('onClose', async () => queue.close(config.SHUTDOWN_DRAIN_SECONDS * 1000))
 }, { fastify: '5.x', name: 'switchboard-webhooks', dependencies: ['switchboard-metrics'] })
