@@ -57,6 +57,18 @@ t.test('two instances on Redis: each event delivered once, by one instance; a ro
     t.same(own, ['peer.joined', 'peer.left'], `${p.peerId}: one peer.joined, then one peer.left`)
   }
   t.equal(receiver.invalid, 0)
+
+  // A peer that drops on one instance and resumes on the other: peer.resumed, no left/joined pair.
+  const token = await signTestToken({ sub: 'eve' })
+  const eve = await WsPeer.connect(a.base, token)
+  await join(eve, 'moving')
+  eve.drop()
+  const back = await WsPeer.resume(b.base, token, eve)
+  t.teardown(() => back.drop())
+  t.equal(back.welcome.resumed, true)
+  back.close(1000)
+  await receiver.until((r) => r.story('moving').includes('room.ended:empty'), 'the moving room to end')
+  t.same(receiver.story('moving'), ['room.started', 'peer.joined', 'peer.resumed', 'peer.left:left', 'room.ended:empty'])
   t.equal(holders(), 1, 'still one holder')
 })
 
