@@ -109,7 +109,7 @@ export function createMetrics (sources: GaugeSources = {}) {
     callReportsTotal: new Counter({ name: 'switchboard_call_quality_reports_total', help: 'Call-quality reports received', labelNames: ['candidate_type'] as const, registers: [registry] }),
     webhookDeliveriesTotal: new Counter({
       name: 'switchboard_webhook_deliveries_total',
-      help: 'Webhook delivery outcomes by event type: delivered (2xx), failed (an attempt to be retried), dropped (gave up, or pending at shutdown), overflow (queue full)',
+      help: 'Webhook delivery outcomes by event type: delivered (2xx), failed (an attempt that failed), dropped (an event given up after its last attempt, or pending at shutdown), overflow (queue full)',
       labelNames: ['type', 'outcome'] as const,
       registers: [registry]
     }),

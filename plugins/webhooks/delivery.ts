@@ -30,6 +30,9 @@ export const systemClock: Clock = {
   })
 }
 
+/** Requests to one endpoint at a time, at most (per instance). */
+const MAX_CONCURRENT_ATTEMPTS = 16
+
 /** What one attempt or one event came to, as counted by `switchboard_webhook_deliveries_total`. */
 export type DeliveryOutcome = 'delivered' | 'failed' | 'dropped' | 'overflow'
 export type Report = (type: WebhookEventType, outcome: DeliveryOutcome) => void
@@ -50,6 +53,9 @@ export function retryDelayMs (retry: number, baseMs: number, random: () => numbe
 export class Endpoint {
   /** For logs: where, without path, query or credentials. */
   readonly label: string
+  /** Attempts in flight, and the ones waiting for a slot: a backlog of many rooms must not open hundreds of requests at once. */
+  private active = 0
+  private readonly waiting: Array<() => void> = []
 
   constructor (
     readonly url: string,
@@ -84,6 +90,9 @@ export class Endpoint {
 
   /** 'ok', or why it failed (an HTTP status or an error name): for the log line, never content. */
   private async attempt (event: QueuedEvent, signal: AbortSignal): Promise<string> {
+    // A finished attempt hands its slot straight to the next waiting one.
+    if (this.active >= MAX_CONCURRENT_ATTEMPTS) await new Promise<void>((resolve) => this.waiting.push(resolve))
+    else this.active++
     try {
       const res = await fetch(this.url, {
         method: 'POST',
@@ -97,6 +106,10 @@ export class Endpoint {
       return res.status >= 200 && res.status < 300 ? 'ok' : `HTTP ${res.status}`
     } catch (err) {
       return (err as Error).name
+    } finally {
+      const next = this.waiting.shift()
+      if (next !== undefined) next()
+      else this.active--
     }
   }
 }

@@ -84,8 +84,13 @@ class StreamOutbox {
   /** Renews the lease, or tries to take it; starts or stops delivering accordingly. */
   async tick (): Promise<void> {
     const { client, me, options } = this.queue
+    // Still ours even when we stopped delivering (a failed read): then we simply start again.
+    if (await client.swbWebhookRenew(this.lease, me, options.leaseMs) === 1) {
+      if (this.holding === undefined) this.hold()
+      return
+    }
     if (this.holding !== undefined) {
-      if (await client.swbWebhookRenew(this.lease, me, options.leaseMs) === 0) this.letGo('lease lost')
+      this.letGo('lease lost')
       return
     }
     if (await client.set(this.lease, me, 'PX', options.leaseMs, 'NX') === 'OK') this.hold()

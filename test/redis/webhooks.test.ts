@@ -98,6 +98,10 @@ t.test('an instance SIGKILLed with events pending: the other delivers them, and 
   await join(patient, 'ward')
   // The doomed instance has taken the first event and is retrying it: it is in its pending list.
   await receiver.until((r) => r.refused >= 2, 'attempts from the doomed instance')
+  // The queue is shared: the instance that does not deliver it sees it too.
+  const gauge = async (name: string): Promise<number> => Number((await survivor.app.metrics.registry.getSingleMetricAsString(name)).match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1])
+  t.equal(await gauge('switchboard_webhook_queue_depth'), 2, 'room.started and peer.joined are pending')
+  t.ok(await gauge('switchboard_webhook_oldest_pending_seconds') > 0, 'and have an age')
   doomed.child.kill('SIGKILL')
   t.match(await doomed.exited, { signal: 'SIGKILL' })
   receiver.down = false
