@@ -39,15 +39,17 @@ t.test('two instances on Redis: each event delivered once, by one instance; a ro
   await Promise.all(peers.map(async (p) => join(p, 'race')))
   for (const p of peers) p.close(1000)
   await receiver.until((r) => r.story('race').length === 10, 'ten events')
-  // A barrier: anything still to come (a duplicate) would be queued behind a later event of another room.
+  // A barrier: the marker's events were queued after the race's, so by the time one is delivered the
+  // holder has read every race event from the stream; a duplicate would have to come from a second reader.
   const marker = await WsPeer.connect(b.base, await signTestToken({ sub: 'marker' }))
   t.teardown(() => marker.drop())
   await join(marker, 'marker')
   await receiver.next((e) => e.data.room === 'marker' && e.type === 'peer.joined', 'the marker')
 
+  // Which join started the room and which departure ended it was decided atomically, once; the order
+  // between events decided on different instances in the same millisecond is the order they reached
+  // the queue (docs/webhooks.md), so only each instance's own order is asserted here.
   const story = receiver.story('race')
-  t.equal(story[0], 'room.started', 'the room starts first')
-  t.equal(story.at(-1), 'room.ended:empty', 'and ends last')
   t.equal(story.filter((s) => s === 'room.started').length, 1, 'one room.started')
   t.equal(story.filter((s) => s === 'room.ended:empty').length, 1, 'one room.ended')
   const race = receiver.events.filter((e) => e.data.room === 'race')

@@ -19,7 +19,7 @@ async function joined (peer: WsPeer, room: string, extra: Record<string, unknown
 t.test('one instance: signed lifecycle events, ids only, balanced and in order per room', async (t) => {
   const secret = newWebhookSecret()
   const receiver = await WebhookReceiver.start(t, secret)
-  const app = await build(t, { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: secret, RESUME_GRACE_SECONDS: 0.3, ...FAST_RETRIES })
+  const app = await build(t, { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: secret, RESUME_GRACE_SECONDS: 30, ...FAST_RETRIES })
   const base = await listen(app)
 
   const alice = await WsPeer.connect(base, await signTestToken({ sub: 'alice', rooms: [{ room: 'consult-1', role: 'doctor' }] }))
@@ -53,11 +53,23 @@ t.test('one instance: signed lifecycle events, ids only, balanced and in order p
   t.teardown(() => back.drop())
   t.equal(back.welcome.resumed, true)
   await receiver.next((e) => e.type === 'peer.resumed', 'peer.resumed')
-  // A drop that is not resumed: peer.left timeout once the grace period is over.
-  back.drop()
+  back.close(1000)
   await receiver.until((r) => r.story('consult-2').includes('room.ended:empty'), 'consult-2 to end')
-  t.same(receiver.story('consult-2'), ['room.started', 'peer.joined', 'peer.resumed', 'peer.left:timeout', 'room.ended:empty'])
+  t.same(receiver.story('consult-2'), ['room.started', 'peer.joined', 'peer.resumed', 'peer.left:left', 'room.ended:empty'])
   t.match(receiver.events.find((e) => e.type === 'peer.resumed'), { data: { room: 'consult-2', peerId: carol.peerId, userId: 'carol' } })
+})
+
+t.test('a drop not resumed within the grace period: peer.left timeout', async (t) => {
+  const secret = newWebhookSecret()
+  const receiver = await WebhookReceiver.start(t, secret)
+  const app = await build(t, { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: secret, RESUME_GRACE_SECONDS: 0.1, ...FAST_RETRIES })
+  const base = await listen(app)
+  const dave = await WsPeer.connect(base, await signTestToken({ sub: 'dave' }))
+  await joined(dave, 'consult-3')
+  dave.drop()
+  await receiver.until((r) => r.story('consult-3').includes('room.ended:empty'), 'consult-3 to end')
+  t.same(receiver.story('consult-3'), ['room.started', 'peer.joined', 'peer.left:timeout', 'room.ended:empty'])
+  t.match(receiver.events[2], { type: 'peer.left', data: { peerId: dave.peerId, userId: 'dave', reason: 'timeout' } })
 })
 
 t.test('an endpoint that is down for a while: retried with backoff, nothing lost, order kept', async (t) => {
