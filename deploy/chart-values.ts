@@ -30,7 +30,7 @@ export const SECRET_KEYS: readonly string[] = [
   'REDIS_SENTINEL_PASSWORD',
   'LOG_ROOM_NAMES_SECRET', // HMAC key of LOG_ROOM_NAMES=hash: with it, hashed room names could be guessed back
   'ADMIN_API_KEYS', // bearer keys of the admin API (/v1/admin/)
-  'WEBHOOK_SECRET'
+  'WEBHOOK_SECRET' // Standard Webhooks signing keys (whsec_…)
 ]
 
 /** A variable whose name ends like this must be listed in SECRET_KEYS (the test enforces it). */
@@ -58,7 +58,8 @@ const CHART_NOTES: Readonly<Record<string, string>> = {
   JWT_PUBLIC_KEY: 'Not secret. Set only one of secrets.JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL.',
   ROOM_GRANTS: 'Breaking since grants became required: tokens without a rooms claim or room: scope join no room; "any" restores the old behaviour (docs/auth.md#room-grants).',
   STUN_URLS: 'Comma-separated stun: URLs. Filled in from coturn.publicHost when coturn.enabled and this is empty.',
-  TURN_URLS: 'Comma-separated turn:/turns: URLs. Filled in from coturn.publicHost when coturn.enabled and this is empty.'
+  TURN_URLS: 'Comma-separated turn:/turns: URLs. Filled in from coturn.publicHost when coturn.enabled and this is empty.',
+  WEBHOOK_URLS: 'The pods POST to these: with networkPolicy.enabled, allow the egress in networkPolicy.extraEgress.'
 }
 
 type Scalar = string | number | boolean

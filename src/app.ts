@@ -21,6 +21,8 @@ import registry from '../plugins/registry/index.js'
 import signaling from '../plugins/signaling/index.js'
 import admin, { ADMIN_SECURITY_SCHEME } from '../plugins/admin/index.js'
 import { VERSION } from './version.js'
+import webhooks from '../plugins/webhooks/index.js'
+import { webhooksOpenApi } from '../plugins/webhooks/openapi.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -122,13 +124,16 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
           turnRestApiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'One of TURN_REST_API_KEYS (also accepted as the `key` or `api` parameter), for /v1/turn/rest' }
         },
         schemas: { Problem: ProblemSchema }
-      }
+      },
+      webhooks: webhooksOpenApi()
     }
   })
 
   await app.register(health)
   await app.register(metrics)
   await app.register(audit)
+  // Before the registry: it watches the registry's membership changes, and closes after it.
+  await app.register(webhooks)
   await app.register(auth)
   await app.register(rateLimit)
   await app.register(turn, { prefix: '/v1/turn' })

@@ -8,6 +8,7 @@ import { MetricsConfigSchema, metricsConfigProblem } from '../plugins/metrics/co
 import { RegistryConfigSchema, redisConfigProblem } from '../plugins/registry/config.js'
 import { SignalingConfigSchema } from '../plugins/signaling/config.js'
 import { TurnConfigSchema, turnConfigProblem, turnProviderProblem } from '../plugins/turn/config.js'
+import { WebhooksConfigSchema, webhooksConfigProblem } from '../plugins/webhooks/config.js'
 
 export { list } from './env-list.js'
 
@@ -39,7 +40,8 @@ export const ConfigSchema = Type.Object({
   ...MetricsConfigSchema.properties,
   ...AuditConfigSchema.properties,
   ...RegistryConfigSchema.properties,
-  ...AdminConfigSchema.properties
+  ...AdminConfigSchema.properties,
+  ...WebhooksConfigSchema.properties
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -64,7 +66,8 @@ const RULES: ReadonlyArray<(config: Config) => string | undefined> = [
   turnConfigProblem,
   turnProviderProblem,
   metricsConfigProblem,
-  adminConfigProblem
+  adminConfigProblem,
+  webhooksConfigProblem
 ]
 
 /**

@@ -45,8 +45,9 @@ async function main (): Promise<void> {
     metricsServer.listen(exposure.port, host)
   }
 
-  // The drain deadline is enforced inside app.close(); the grace delay adds a margin on top.
-  closeWithGrace({ delay: (config.SHUTDOWN_DRAIN_SECONDS + 5) * 1000, logger: app.log }, async ({ signal, err }) => {
+  // The drain deadline is enforced inside app.close(): once for the sockets, once more for the webhooks
+  // still queued in memory (the sessions ending with the sockets add some); the grace delay adds a margin.
+  closeWithGrace({ delay: (2 * config.SHUTDOWN_DRAIN_SECONDS + 5) * 1000, logger: app.log }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'shutting down after an error')
     else app.log.info({ signal }, 'shutting down')
     // Readiness off at once, clients told to reconnect elsewhere, stragglers closed at the deadline.

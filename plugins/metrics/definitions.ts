@@ -12,6 +12,8 @@ export interface GaugeSources {
   connections?: () => number
   /** Running totals kept by the room registry (see RegistryCounters). */
   registry?: () => { crossInstanceDeliveries: number, commandErrors: number, reconnections: number }
+  /** The webhook queue, while webhooks are on (with Redis: the shared queue, the same from every instance). */
+  webhooks?: { depth (): Promise<number>, oldestAgeSeconds (): Promise<number> }
 }
 
 export function createMetrics (sources: GaugeSources = {}) {
@@ -104,7 +106,33 @@ export function createMetrics (sources: GaugeSources = {}) {
       () => sources.registry?.().commandErrors),
     redisReconnectionsTotal: mirrored('switchboard_redis_reconnections_total', 'Times the Redis connection came back after being lost',
       () => sources.registry?.().reconnections),
-    callReportsTotal: new Counter({ name: 'switchboard_call_quality_reports_total', help: 'Call-quality reports received', labelNames: ['candidate_type'] as const, registers: [registry] })
+    callReportsTotal: new Counter({ name: 'switchboard_call_quality_reports_total', help: 'Call-quality reports received', labelNames: ['candidate_type'] as const, registers: [registry] }),
+    webhookDeliveriesTotal: new Counter({
+      name: 'switchboard_webhook_deliveries_total',
+      help: 'Webhook delivery outcomes by event type: delivered (2xx), failed (an attempt that failed), dropped (an event given up after its last attempt, or pending at shutdown), overflow (queue full)',
+      labelNames: ['type', 'outcome'] as const,
+      registers: [registry]
+    }),
+    webhookQueueDepth: new Gauge({
+      name: 'switchboard_webhook_queue_depth',
+      help: 'Webhook events pending delivery, summed over the endpoints',
+      registers: [registry],
+      async collect () { await sampleQueue(this, async (q) => q.depth()) }
+    }),
+    webhookOldestPending: new Gauge({
+      name: 'switchboard_webhook_oldest_pending_seconds',
+      help: 'Age of the oldest webhook event pending delivery',
+      registers: [registry],
+      async collect () { await sampleQueue(this, async (q) => q.oldestAgeSeconds()) }
+    })
+  }
+  /** A scrape must not fail because Redis is slow: the gauge keeps its last good value. */
+  async function sampleQueue (gauge: Gauge, read: (q: NonNullable<GaugeSources['webhooks']>) => Promise<number>): Promise<void> {
+    const queue = sources.webhooks
+    if (queue === undefined) return
+    try {
+      gauge.set(await read(queue))
+    } catch {}
   }
   return m
 }

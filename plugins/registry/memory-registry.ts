@@ -1,8 +1,9 @@
 import type { PeerInfo } from '../signaling/messages.js'
+import { endedRoom } from './membership.js'
 import {
-  REVOCATION_KEPT_MS, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type MemberState,
-  type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome, type ReplayOutcome, type RoomPage, type RoomRegistry,
-  type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
+  NO_MEMBERSHIP_LISTENER, REVOCATION_KEPT_MS, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
+  type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome, type ReplayOutcome,
+  type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
 
 /** How many token hashes of ended sessions (up to two each) we remember, to tell "ended" from "never existed". */
@@ -52,6 +53,7 @@ export class MemoryRegistry implements RoomRegistry {
   private readonly records = new Map<string, RoomRecord>()
   private readonly revocations = new Map<string, number>()
   private events: RegistryEvents | undefined
+  private membership: MembershipListener = NO_MEMBERSHIP_LISTENER
 
   constructor (private readonly limits: RegistryLimits, private readonly now: () => number = Date.now) {}
 
@@ -65,6 +67,10 @@ export class MemoryRegistry implements RoomRegistry {
   listen (events: RegistryEvents): void {
     // One instance: no socket can be claimed elsewhere and no session is orphaned; only revocations are told.
     this.events = events
+  }
+
+  watch (listener: MembershipListener): void {
+    this.membership = listener
   }
 
   releaseConnection (userId: string): void {
@@ -99,6 +105,10 @@ export class MemoryRegistry implements RoomRegistry {
     peer.previousTokenHash = presentedHash
     this.byResumeToken.set(newHash, peerId)
     this.byResumeToken.set(presentedHash, peerId)
+    for (const room of peer.rooms) {
+      const info = this.rooms.get(room)?.get(peerId)
+      if (info !== undefined) this.membership.resumed(room, info)
+    }
     return { epoch: ++peer.epoch }
   }
 
@@ -106,11 +116,11 @@ export class MemoryRegistry implements RoomRegistry {
     return peer.previousTokenHash === undefined ? [peer.resumeTokenHash] : [peer.resumeTokenHash, peer.previousTokenHash]
   }
 
-  async deleteSession (peerId: string): Promise<string[]> {
+  async deleteSession (peerId: string, _wherever = false, reason: LeaveReason = 'timeout'): Promise<string[]> {
     const peer = this.peers.get(peerId)
     if (!peer) return []
     const rooms = [...peer.rooms]
-    for (const room of rooms) this.removeMember(room, peerId)
+    for (const room of rooms) this.removeMember(room, peerId, reason)
     this.peers.delete(peerId)
     // Both tokens the client may hold read as ended. A Set iterates in insertion order, so the first entry is the oldest.
     for (const hash of this.tokenHashes(peer)) {
@@ -149,19 +159,22 @@ export class MemoryRegistry implements RoomRegistry {
     members.set(member.peerId, member)
     this.rooms.set(room, members)
     peer.rooms.add(room)
+    this.membership.joined(room, member, members.size === 1)
     return { ok: true, peers: others, alreadyJoined: false, room: roomState(current) }
   }
 
-  async leave (room: string, peerId: string): Promise<PeerInfo[] | undefined> {
+  async leave (room: string, peerId: string, reason: LeaveReason = 'left', endReason: RoomEndReason = 'empty'): Promise<PeerInfo[] | undefined> {
     // In memory the peer's own record is right here: there is no other instance to tell.
-    const removed = this.removeMember(room, peerId)
+    const removed = this.removeMember(room, peerId, reason, endReason)
     this.peers.get(peerId)?.rooms.delete(room)
     return removed ? [...(this.rooms.get(room)?.values() ?? [])] : undefined
   }
 
-  private removeMember (room: string, peerId: string): boolean {
+  private removeMember (room: string, peerId: string, reason: LeaveReason, endReason: RoomEndReason = 'empty'): boolean {
     const members = this.rooms.get(room)
-    if (!members?.delete(peerId)) return false
+    const info = members?.get(peerId)
+    if (members === undefined || info === undefined) return false
+    members.delete(peerId)
     const record = this.records.get(room)
     record?.joinedAt.delete(peerId)
     if (members.size === 0) {
@@ -169,6 +182,7 @@ export class MemoryRegistry implements RoomRegistry {
       // Settings outlive an empty room (a backend may set them before anyone joins); the rest does not.
       if (record?.settings === undefined) this.records.delete(room)
     }
+    this.membership.left(room, info, reason, members.size === 0 ? endReason : undefined)
     return true
   }
 
@@ -273,13 +287,14 @@ export class MemoryRegistry implements RoomRegistry {
     return roomState(record)
   }
 
-  async endRoom (room: string, startedAt?: number): Promise<PeerInfo[] | undefined> {
+  async endRoom (room: string, startedAt?: number, reason: RoomEndReason = 'api'): Promise<PeerInfo[] | undefined> {
     const record = this.records.get(room)
     const members = [...(this.rooms.get(room)?.values() ?? [])]
     if (record === undefined || (startedAt !== undefined && (record.createdAt !== startedAt || members.length === 0))) return undefined
     for (const m of members) this.peers.get(m.peerId)?.rooms.delete(room)
     this.rooms.delete(room)
     this.records.delete(room)
+    endedRoom(this.membership, room, members, reason)
     return members
   }
 
@@ -303,6 +318,10 @@ export class MemoryRegistry implements RoomRegistry {
   }
 
   async close (): Promise<void> {
+    // The sessions end with this process (no other instance can resume them): their rooms are told so.
+    for (const [room, members] of this.rooms) {
+      for (const peerId of [...members.keys()]) this.removeMember(room, peerId, 'timeout')
+    }
     this.rooms.clear()
     this.peers.clear()
     this.byResumeToken.clear()

@@ -9,10 +9,11 @@ import { SESSION_ENDED_EPOCH, adminPayload, dispatchChannelMessage, takeoverPayl
 import { PeerInbox, type BufferRead, type InboxSource } from './redis-inbox.js'
 import { RedisLiveness } from './redis-liveness.js'
 import { RedisRecovery } from './redis-recovery.js'
+import { endedRoom } from './membership.js'
 import {
-  REVOCATION_KEPT_MS, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type MemberState,
-  type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome, type ReplayOutcome, type RoomPage, type RoomRegistry,
-  type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
+  NO_MEMBERSHIP_LISTENER, REVOCATION_KEPT_MS, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
+  type LeaveReason, type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome,
+  type ReplayOutcome, type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
 
 export interface RedisRegistryOptions {
@@ -94,6 +95,8 @@ export class RedisRegistry implements RoomRegistry {
   }
   /** user id => when its sessions were revoked (ms): loaded at start, then kept current by `revoke` notices. */
   private readonly revocations = new Map<string, number>()
+  /** Told of the membership changes this instance's scripts decided (see MembershipListener). */
+  membership: MembershipListener = NO_MEMBERSHIP_LISTENER
   /** seq covered by the last replay() of a peer, where its next attach starts delivering. */
   private readonly replayedThrough = new Map<string, number>()
   /** Highest takeover epoch heard for peers whose claim is still on its way here. */
@@ -195,6 +198,10 @@ export class RedisRegistry implements RoomRegistry {
 
   listen (events: RegistryEvents): void {
     this.events = events
+  }
+
+  watch (listener: MembershipListener): void {
+    this.membership = listener
   }
 
   // ---- plumbing -------------------------------------------------------------------------------
@@ -384,6 +391,7 @@ export class RedisRegistry implements RoomRegistry {
         } else {
           this.own(peerId, { userId, tokenHash: newHash, previousTokenHash: presentedHash, rooms: infos, epoch, seq: this.replayedThrough.get(peerId) ?? Number(seq) })
         }
+        for (const [room, info] of infos) this.membership.resumed(room, info)
         return { epoch }
       } finally {
         this.claimsInFlight.delete(peerId)
@@ -402,7 +410,7 @@ export class RedisRegistry implements RoomRegistry {
     return infos
   }
 
-  async deleteSession (peerId: string, wherever = false): Promise<string[]> {
+  async deleteSession (peerId: string, wherever = false, reason: LeaveReason = 'timeout'): Promise<string[]> {
     const local = this.owned.get(peerId)
     try {
       return await this.op(async () => {
@@ -416,11 +424,7 @@ export class RedisRegistry implements RoomRegistry {
           // Both tokens the client may hold read as ended (SWB_RESUME_EXPIRED).
           ...[tokenHash, previousTokenHash].filter((hash) => hash !== '')
             .map((hash) => this.client.set(this.keys.resumeToken(hash), ENDED_TOKEN, 'PX', this.endedTtlMs)),
-          ...rooms.map(async (room) => {
-            await this.client.hdel(this.keys.room(room), peerId)
-            await this.unindexIfEmpty(room)
-          }),
-          ...rooms.map((room) => this.client.hdel(this.keys.roomJoined(room), peerId)),
+          ...rooms.map(async (room) => this.depart(room, peerId, reason, false)),
           this.client.srem(this.keys.instancePeers(owner), peerId),
           // Ended from here while another instance may still hold its socket: that one must close it.
           owner !== this.instanceId && this.publish(owner, takeoverPayload(peerId, SESSION_ENDED_EPOCH))
@@ -470,24 +474,38 @@ export class RedisRegistry implements RoomRegistry {
       const members = joined[1].map((json) => JSON.parse(json) as PeerInfo)
       const self = members.find((m) => m.peerId === peerId) ?? member
       this.owned.get(peerId)?.rooms.set(room, self)
+      // Added by this script run: the room started with it when the script says so.
+      if (joined[0] === 2) this.membership.joined(room, self, joined[4] === 1)
       return { ok: true, peers: members.filter((m) => m.peerId !== peerId), alreadyJoined: joined[0] === 1, room: roomState(joined[2], joined[3]) }
     })
   }
 
-  async leave (room: string, peerId: string): Promise<PeerInfo[] | undefined> {
+  async leave (room: string, peerId: string, reason: LeaveReason = 'left', endReason: RoomEndReason = 'empty'): Promise<PeerInfo[] | undefined> {
     return this.op(async () => {
       // The local copy first: from this moment the relay path refuses this peer's messages to the room.
       const local = this.owned.get(peerId)
       local?.rooms.delete(room)
       const [left] = await Promise.all([
-        this.script('swbRoomLeave', [this.keys.room(room), this.keys.roomJoined(room)], [peerId]),
+        this.depart(room, peerId, reason, true, endReason),
         this.client.srem(this.keys.peerRooms(peerId), room)
       ])
       // Taken out from here (the admin API) while another instance holds it: that one forgets the room too.
-      if (local === undefined && left !== null) await this.tellOwner(peerId, { kind: 'left', peerId, room })
-      if (left !== null && left.length === 0) await this.unindexIfEmpty(room)
-      return left === null ? undefined : left.map((json) => JSON.parse(json) as PeerInfo)
+      if (local === undefined && left !== undefined) await this.tellOwner(peerId, { kind: 'left', peerId, room })
+      return left
     })
+  }
+
+  /**
+   * Takes the peer out of the room's member hash; the removal that found it there reports it (and,
+   * if it was the last one, the room's end). The members left, if asked for; undefined if it was not there.
+   */
+  private async depart (room: string, peerId: string, reason: LeaveReason, withMembers: boolean, endReason: RoomEndReason = 'empty'): Promise<PeerInfo[] | undefined> {
+    const departed = await this.script('swbRoomDepart', [this.keys.room(room), this.keys.roomJoined(room)], [peerId, withMembers ? '1' : '0'])
+    if (departed === null) return undefined
+    const [info, left, members] = departed
+    this.membership.left(room, JSON.parse(info) as PeerInfo, reason, left === 0 ? endReason : undefined)
+    if (left === 0) await this.unindexIfEmpty(room)
+    return members.map((json) => JSON.parse(json) as PeerInfo)
   }
 
   async members (room: string): Promise<PeerInfo[]> {
@@ -666,12 +684,14 @@ export class RedisRegistry implements RoomRegistry {
     })
   }
 
-  async endRoom (room: string, startedAt?: number): Promise<PeerInfo[] | undefined> {
+  async endRoom (room: string, startedAt?: number, reason: RoomEndReason = 'api'): Promise<PeerInfo[] | undefined> {
     return this.op(async () => {
       const ended = await this.script('swbRoomEnd', [this.keys.room(room), this.keys.roomInfo(room), this.keys.roomJoined(room)],
         [startedAt === undefined ? '' : String(startedAt)])
       if (ended === null) return undefined
       const members = ended.map((json) => JSON.parse(json) as PeerInfo)
+      // The script removed them all at once: only this call tells the membership listener.
+      endedRoom(this.membership, room, members, reason)
       // The members' side of the membership lives on their own slots, and their instances keep a copy.
       await Promise.all([
         this.client.zrem(this.keys.roomIndex(), room),

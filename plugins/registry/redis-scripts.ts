@@ -163,12 +163,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1`
   },
 
-  /** KEYS room, joined · ARGV peerId → nil when it was not a member, else the members left (PeerInfo JSON). */
-  swbRoomLeave: {
+  /**
+   * KEYS room, joined · ARGV peerId, withMembers ('1'/'0') → nil when it was not a member, else {its
+   * PeerInfo JSON, how many are left, the members left (PeerInfo JSON; empty unless withMembers)}.
+   * Removal and count in one step: of all the removals of a room, exactly one sees it become empty.
+   */
+  swbRoomDepart: {
     keys: 2,
     lua: `redis.call('HDEL', KEYS[2], ARGV[1])
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return false end
-return redis.call('HVALS', KEYS[1])`
+local info = redis.call('HGET', KEYS[1], ARGV[1])
+if not info then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local members = {}
+if ARGV[2] == '1' then members = redis.call('HVALS', KEYS[1]) end
+return {info, redis.call('HLEN', KEYS[1]), members}`
   },
 
   /**
@@ -379,7 +387,7 @@ export interface ScriptReplies {
   swbRoomSettings: string
   swbRoomEnd: string[] | null
   swbRoomRestore: 1
-  swbRoomLeave: string[] | null
+  swbRoomDepart: [info: string, left: number, members: string[]] | null
   swbRelay: [status: -3 | -2 | -1 | 1 | 2, seq: number, attached: string]
   swbRange: [status: number, seq?: number, firstSeq?: number, messages?: string[]]
   swbAck: number

@@ -80,7 +80,7 @@ export interface RoomAdministration {
    * max-duration timer must not end a later room of the same name, nor one that already ended by
    * emptying). The former members, or undefined when there was no such room.
    */
-  endRoom (room: string, startedAt?: number): Promise<PeerInfo[] | undefined>
+  endRoom (room: string, startedAt?: number, reason?: RoomEndReason): Promise<PeerInfo[] | undefined>
   /**
    * Records that the user's tokens issued before `at` (ms) are refused, on every instance, and tells
    * every instance (this one included, before this resolves) through `RegistryEvents.revoked`.
@@ -134,6 +134,29 @@ export interface RegistryLimits {
   bufferBytes: number
 }
 
+/** Why a peer left a room: it said so, it dropped and did not resume, an operator removed it, or its user's sessions were revoked. */
+export const LEAVE_REASONS = ['left', 'timeout', 'removed', 'revoked'] as const
+export type LeaveReason = typeof LEAVE_REASONS[number]
+/** Why a room ended: its last peer left, it was ended through the admin API, or it reached its maximum duration. */
+export const ROOM_END_REASONS = ['empty', 'api', 'max-duration'] as const
+export type RoomEndReason = typeof ROOM_END_REASONS[number]
+
+/**
+ * Membership changes as the registry's atomic steps decide them (webhooks listen). Each is reported
+ * once, by the instance whose step made it: the join that added the peer to the room (`roomStarted`:
+ * the room was empty before), the removal that found it there (`roomEnded`: it was the last one, and
+ * why the room ended), a resume claim. So two instances never report the same change, and every
+ * `joined` is followed by exactly one `left` for that peer and room.
+ */
+export interface MembershipListener {
+  joined (room: string, member: PeerInfo, roomStarted: boolean): void
+  left (room: string, member: PeerInfo, reason: LeaveReason, roomEnded: RoomEndReason | undefined): void
+  resumed (room: string, member: PeerInfo): void
+}
+
+/** Until someone watches, membership changes go nowhere. */
+export const NO_MEMBERSHIP_LISTENER: MembershipListener = { joined () {}, left () {}, resumed () {} }
+
 /** What a registry tells the signaling hub about peers it holds a socket for. */
 export interface RegistryEvents {
   /**
@@ -164,6 +187,8 @@ export interface RoomRegistry extends RoomAdministration {
   readonly kind: string
   /** Set once by the hub before any session exists. */
   listen (events: RegistryEvents): void
+  /** Set once (by the webhooks plugin) before any session exists; see MembershipListener. */
+  watch (listener: MembershipListener): void
 
   /** Counts a user's live connections; false (and no change) when `max` are already open. */
   acquireConnection (userId: string, max: number): Promise<boolean>
@@ -190,8 +215,9 @@ export interface RoomRegistry extends RoomAdministration {
    * Forgets the session: leaves every room (returning them) and drops its buffer; both its token hashes
    * read as 'ended'. Only a session this instance holds, unless `wherever` (a failed resume ends it
    * wherever it lives): a late timer here must not end a session that has resumed elsewhere.
+   * `reason` is what the membership listener hears for each room (default `timeout`).
    */
-  deleteSession (peerId: string, wherever?: boolean): Promise<string[]>
+  deleteSession (peerId: string, wherever?: boolean, reason?: LeaveReason): Promise<string[]>
 
   /**
    * Joins atomically: capacity and the peer's room count are checked and updated in one step. The
@@ -201,8 +227,10 @@ export interface RoomRegistry extends RoomAdministration {
   /**
    * The members left in the room after `peerId` left it, or undefined when it was not in the room.
    * Works from any instance: the instance holding the peer is told (with Redis, through its channel).
+   * The membership listener hears `reason` (default `left`), and `endReason` (default `empty`) if it
+   * was the last one: an operation ending a whole room passes its own.
    */
-  leave (room: string, peerId: string): Promise<PeerInfo[] | undefined>
+  leave (room: string, peerId: string, reason?: LeaveReason, endReason?: RoomEndReason): Promise<PeerInfo[] | undefined>
   members (room: string): Promise<PeerInfo[]>
 
   /**

@@ -314,7 +314,7 @@ export class SignalingHub {
   /** Ends a session (held here, or `wherever` it is): it leaves its rooms and the others are told. Returns those rooms. */
   async expire (peerId: string, reason: 'left' | 'timeout' | 'revoked', wherever = false): Promise<string[]> {
     this.cancelGrace(peerId)
-    const rooms = await this.registry.deleteSession(peerId, wherever)
+    const rooms = await this.registry.deleteSession(peerId, wherever, reason)
     this.observer.sessionEnded(peerId, reason)
     this.log.info({ peerId, reason, rooms: rooms.length }, 'session ended')
     for (const room of rooms) {
@@ -365,7 +365,7 @@ export class SignalingHub {
   /** `reason` is what the others see: `left` (the peer asked), `revoked` (its token no longer grants the room). */
   async leave (who: Who & { peerId: string }, room: string, reason: 'left' | 'revoked' = 'left'): Promise<void> {
     const { peerId } = who
-    const remaining = await this.registry.leave(room, peerId)
+    const remaining = await this.registry.leave(room, peerId, reason)
     if (remaining === undefined) throw new SignalError(SignalCode.NOT_IN_ROOM, `You are not in room "${room}"`)
     this.log.info({ peerId, room, reason }, 'left room')
     this.observer.left(who, room)

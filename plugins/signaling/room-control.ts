@@ -36,7 +36,7 @@ export class RoomControl {
    * `startedAt`, when the room of that name is a later one).
    */
   async endRoom (room: string, reason: 'api' | 'max-duration', startedAt?: number): Promise<boolean> {
-    const members = await this.registry.endRoom(room, startedAt)
+    const members = await this.registry.endRoom(room, startedAt, reason)
     if (members === undefined) return false
     this.disarm(room)
     this.log.info({ room, reason, peers: members.length }, 'room ended')
@@ -49,7 +49,7 @@ export class RoomControl {
   async removePeer (room: string, peerId: string): Promise<PeerInfo | undefined> {
     const peer = (await this.registry.members(room)).find((m) => m.peerId === peerId)
     if (peer === undefined) return undefined
-    const remaining = await this.registry.leave(room, peerId)
+    const remaining = await this.registry.leave(room, peerId, 'removed')
     // Gone meanwhile (it left, or another call removed it): that call told everyone.
     if (remaining === undefined) return undefined
     this.log.info({ room, peerId }, 'peer removed')

@@ -114,7 +114,7 @@ t.test('PrometheusRule: the alerts watch metrics the service exports', async (t)
   t.match(rule, /^\{\{- if \.Values\.prometheusRule\.enabled \}\}/, 'optional')
   t.match(rule, /kind: PrometheusRule/)
   const series = await exportedSeries()
-  // kube-state-metrics and Prometheus's own series, and the guarded webhook metric.
+  // kube-state-metrics and Prometheus's own series.
   const external = new Set(['kube_pod_status_ready', 'up'])
   const alerts = [...rule.matchAll(/- alert: (\w+)\s+expr: \|\n([\s\S]*?)\n\s+for:/g)].map((m) => ({ name: m[1] ?? '', expr: m[2] ?? '' }))
   t.same(alerts.map((a) => a.name), [
@@ -124,18 +124,10 @@ t.test('PrometheusRule: the alerts watch metrics the service exports', async (t)
   for (const alert of alerts) {
     const used = promqlMetrics(alert.expr.replace(/\{\{[\s\S]*?\}\}/g, ''))
     t.ok(used.length > 0, `${alert.name} reads a metric`)
-    for (const name of used) {
-      if (alert.name === 'SwitchboardWebhookDeliveriesFailing') {
-        t.equal(name, 'switchboard_webhook_deliveries_total', 'the webhook alert uses the announced metric name')
-        t.notOk(series.has(name), 'which does not exist yet: hence the guard')
-      } else {
-        t.ok(series.has(name) || external.has(name), `${alert.name}: ${name} exists`)
-      }
-    }
+    for (const name of used) t.ok(series.has(name) || external.has(name), `${alert.name}: ${name} exists`)
   }
-  t.match(rule, /outcome="failed"/)
-  t.match(rule, /\{\{- if \$p\.webhookDeliveriesFailing \}\}\s+# Guarded/, 'the webhook alert is behind its own switch')
-  t.equal(values.prometheusRule.webhookDeliveriesFailing, false, 'off by default')
+  t.match(rule, /switchboard_webhook_deliveries_total\{.*, outcome=~"failed\|dropped\|overflow"\}\[10m\]/, 'the webhook alert counts failures, drops and overflows')
+  t.equal(values.prometheusRule.webhookFailureRatio, 0.5)
   t.match(helpers, /prometheusRule\.enabled needs serviceMonitor\.enabled/)
 })
 

@@ -198,6 +198,63 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     t.equal(await registry.relay('r2', 'b', 'a', body('x')), 'recipient-not-in-room', 'a deleted session receives nothing')
   })
 
+  /** Records what the membership listener hears, one line per change. */
+  function listen (registry: RoomRegistry): string[] {
+    const heard: string[] = []
+    registry.watch({
+      joined: (room, m, started) => heard.push(`joined ${room} ${m.peerId}${m.role === undefined ? '' : ` as ${m.role}`}${started ? ' (started)' : ''}`),
+      left: (room, m, reason, ended) => heard.push(`left ${room} ${m.peerId} ${reason}${ended === undefined ? '' : ` (ended: ${ended})`}`),
+      resumed: (room, m) => heard.push(`resumed ${room} ${m.peerId}`)
+    })
+    return heard
+  }
+
+  t.test('membership changes are reported once, by the step that made them, with the room\'s start and end', async (t) => {
+    const registry = await fresh(t)
+    const heard = listen(registry)
+    for (const p of ['a', 'b']) await session(registry, p)
+    await registry.join('r', { ...member('a'), role: 'doctor', meta: { note: 'x' } }, JOIN_LIMITS)
+    await registry.join('r', member('a'), JOIN_LIMITS)
+    await registry.join('r', member('b'), JOIN_LIMITS)
+    await registry.leave('r', 'b')
+    await registry.leave('r', 'b')
+    await registry.claimSession('a', 'hash-a2', 'hash-a')
+    await registry.deleteSession('a', false, 'left')
+    await registry.deleteSession('a', false, 'left')
+    t.same(heard, [
+      'joined r a as doctor (started)', 'joined r b', 'left r b left', 'resumed r a', 'left r a left (ended: empty)'
+    ], 'a repeated join, leave or end is not reported again')
+
+    heard.length = 0
+    await session(registry, 'c')
+    await registry.join('ended-by-api', member('c'), JOIN_LIMITS)
+    await registry.leave('ended-by-api', 'c', 'removed', 'api')
+    await registry.join('r', member('c'), JOIN_LIMITS)
+    await registry.deleteSession('c')
+    t.same(heard, ['joined ended-by-api c (started)', 'left ended-by-api c removed (ended: api)', 'joined r c (started)', 'left r c timeout (ended: empty)'],
+      'the reasons given, timeout by default')
+  })
+
+  t.test('a room starts once and ends once however many peers join and leave it at the same moment', async (t) => {
+    const registry = await fresh(t)
+    const heard = listen(registry)
+    const peers = Array.from({ length: 12 }, (_, i) => `p${i}`)
+    for (const p of peers) await session(registry, p)
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(peers.map(async (p) => registry.join('crowd', member(p), { capacity: 20, maxRoomsPerPeer: 2 })))
+      // Half leave, half end their sessions: both ways out race each other.
+      await Promise.all(peers.map(async (p, i) => i % 2 === 0 ? registry.leave('crowd', p) : registry.deleteSession(p)))
+      for (const [i, p] of peers.entries()) if (i % 2 === 1) await session(registry, p)
+    }
+    t.equal(heard.filter((h) => h.endsWith('(started)')).length, 3, 'one start per round')
+    t.equal(heard.filter((h) => h.endsWith('(ended: empty)')).length, 3, 'one end per round')
+    t.equal(heard.filter((h) => h.startsWith('joined')).length, 36)
+    t.equal(heard.filter((h) => h.startsWith('left')).length, 36)
+    const starts = heard.flatMap((h, i) => h.endsWith('(started)') ? [i] : [])
+    const ends = heard.flatMap((h, i) => h.endsWith('(ended: empty)') ? [i] : [])
+    t.ok(starts.every((s, i) => s < (ends[i] ?? -1) && (i === 0 || (ends[i - 1] ?? Infinity) < s)), 'start, end, start, end, ...')
+  })
+
   t.test('relay: one step that checks both memberships, never across rooms', async (t) => {
     const registry = await fresh(t)
     for (const p of ['a', 'b', 'c']) await session(registry, p)

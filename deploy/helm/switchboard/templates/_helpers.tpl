@@ -164,6 +164,9 @@ Included by deployment.yaml, so `helm template` and `helm install` stop before a
 {{- if and .Values.autoscaling.enabled .Values.autoscaling.connectionsPerPod.enabled (not $c.METRICS_ENABLED) }}
 {{- fail "autoscaling.connectionsPerPod needs config.METRICS_ENABLED=true (the adapter reads switchboard_ws_connections from Prometheus)" }}
 {{- end }}
+{{- if and $c.WEBHOOK_URLS (not .Values.existingSecret) (not $s.WEBHOOK_SECRET) }}
+{{- fail "config.WEBHOOK_URLS needs secrets.WEBHOOK_SECRET (or existingSecret with a WEBHOOK_SECRET key): every webhook is signed" }}
+{{- end }}
 {{- if and .Values.prometheusRule.enabled (not .Values.serviceMonitor.enabled) }}
 {{- fail "prometheusRule.enabled needs serviceMonitor.enabled: the alerts read the metrics it scrapes" }}
 {{- end }}
