@@ -1,4 +1,4 @@
-import type { ClientMessage, ClientMessageOf, ServerMessage, ServerMessageOf, ServerMessageType } from '../plugins/signaling/messages.js'
+import type { ClientMessage, ClientMessageOf, ServerMessage, ServerMessageOf, ServerMessageType } from './messages.js'
 import { backoffDelay, reconnectOptions, type ReconnectOptions } from './backoff.js'
 import { Emitter } from './emitter.js'
 import { asSwitchboardError, ClientErrorCode, SwitchboardError } from './errors.js'

@@ -13,7 +13,7 @@ const browserCtor: SocketConstructor | undefined = (globalThis as { WebSocket?: 
 // Node 22+ has a global WebSocket (undici's), Node 20 none: the suite runs on both.
 const NODE_MAJOR = Number(process.versions.node.split('.')[0])
 
-t.test('the client repeats the server constants exactly (it cannot import their values)', async (t) => {
+t.test('client and server constants agree (one definition, in client/protocol.ts)', async (t) => {
   t.equal(SUBPROTOCOL, server.SUBPROTOCOL)
   t.equal(BEARER_SUBPROTOCOL_PREFIX, SERVER_BEARER_PREFIX)
   for (const [name, code] of Object.entries(server.CloseCode)) {
