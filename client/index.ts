@@ -33,6 +33,17 @@ export {
   type TokenSource,
   type WelcomeMessage
 } from './client.js'
+export {
+  PeerCall,
+  DEFAULT_ICE_RESTART,
+  encodeTurnCredentials,
+  isPolite,
+  type IceRestartOptions,
+  type PeerCallCloseReason,
+  type PeerCallEvents,
+  type PeerCallOptions,
+  type PeerConnectionConstructor
+} from './peer-call.js'
 export { SwitchboardError, ClientErrorCode, type SwitchboardErrorDetails } from './errors.js'
 export {
   callQualityReport,

@@ -20,7 +20,7 @@ const TSC = join(ROOT, 'node_modules/typescript/bin/tsc')
 // A consumer program: two users meet in a room and exchange a message; TURN credentials fetched.
 const PROGRAM = `
 import { WebSocket } from 'ws'
-import { SwitchboardClient, SwitchboardError, type ServerMessageOf } from '@switchboard/client'
+import { SwitchboardClient, SwitchboardError, PeerCall, encodeTurnCredentials, type PeerCallOptions, type ServerMessageOf } from '@switchboard/client'
 
 const url = process.env.SWB_URL ?? ''
 const room = process.env.SWB_ROOM ?? ''
@@ -40,18 +40,20 @@ try {
 } catch (err) {
   if (err instanceof SwitchboardError) refused = err.code
 }
+// PeerCall's types are part of the package too (the call itself is proven by the PeerCall tests).
+const options: Partial<PeerCallOptions> = { room, adaptIceServers: encodeTurnCredentials, iceRestart: { maxAttempts: 3 } }
 await alice.close()
 await bob.close()
 console.log(JSON.stringify({
   peerId: welcome.peerId, others: joined.peers.map((p) => p.meta?.name), data: message.data,
-  iceServers: ice.iceServers.length, refused
+  iceServers: ice.iceServers.length, refused, peerCall: typeof PeerCall, options: Object.keys(options)
 }))
 `
 
 t.test('npm pack → install → strict type-check → Node → Chromium', async (t) => {
   const pkg = await packAndInstallClient(t)
   t.ok(pkg.files.includes('package/package.json'))
-  for (const file of ['index.js', 'index.d.ts', 'switchboard-client.browser.js']) {
+  for (const file of ['index.js', 'index.d.ts', 'peer-call.js', 'peer-call.d.ts', 'switchboard-client.browser.js']) {
     t.ok(pkg.files.includes(`package/dist/${file}`), `the tarball has dist/${file}`)
   }
   t.notOk(pkg.files.some((f) => /\.ts$/.test(f) && !f.endsWith('.d.ts')), 'no TypeScript sources, only the build')
@@ -75,7 +77,7 @@ t.test('npm pack → install → strict type-check → Node → Chromium', async
   const env = { ...process.env, SWB_URL: origin, SWB_ROOM: room, SWB_TOKEN_A: await signTestToken({ sub: 'alice' }), SWB_TOKEN_B: await signTestToken({ sub: 'bob' }) }
   const out = await runOrExplain(process.execPath, ['out/main.js'], { cwd: pkg.app, env, timeout: 20_000 })
   const result = JSON.parse(out.trim().split('\n').pop() ?? '{}') as Record<string, unknown>
-  t.match(result, { others: ['Alice'], data: { hello: 'bob' }, refused: 'SWB_INVALID_MESSAGE' }, 'runs in Node against a real instance')
+  t.match(result, { others: ['Alice'], data: { hello: 'bob' }, refused: 'SWB_INVALID_MESSAGE', peerCall: 'function' }, 'runs in Node against a real instance')
   t.ok((result.iceServers as number) > 0, 'TURN credentials fetched')
 
   const { skip } = requireE2E(t, { turnserver: false })
@@ -100,10 +102,12 @@ t.test('npm pack → install → strict type-check → Node → Chromium', async
     const client = new sb.SwitchboardClient({ url: origin, token })
     const welcome = await client.connect()
     const joined = await client.join(room)
-    const state = new RTCPeerConnection().connectionState
+    const call = new sb.PeerCall(client, { room, peerId: 'someone-else', iceServers: false })
+    const state = (await call.ready).connectionState
+    call.close()
     await client.close()
     return { peerId: welcome.peerId, peers: joined.peers.length, state, exports: Object.keys(sb).length }
   }, { token, room: `${room}-browser`, origin })
   t.type(inBrowser.peerId, 'string', 'the bundle connects from Chromium')
-  t.equal(inBrowser.state, 'new')
+  t.equal(inBrowser.state, 'new', 'and a PeerCall on the browser\'s RTCPeerConnection')
 })
