@@ -14,6 +14,7 @@
  */
 export {
   SwitchboardClient,
+  retryable,
   type AckTimer,
   type ClientState,
   type CloseEvent,
@@ -56,7 +57,7 @@ export {
   type StatsSnapshot,
   type StatsSource
 } from './stats.js'
-export { DEFAULT_RECONNECT, backoffDelay, type ReconnectOptions } from './backoff.js'
+export { DEFAULT_RECONNECT, DEFAULT_RETRY, backoffDelay, type ReconnectOptions, type RetryOptions } from './backoff.js'
 export {
   BEARER_SUBPROTOCOL_PREFIX, CANDIDATE_TYPES, CloseCode, MAX_META_BYTES, REPLAYED_TYPES, RETRYABLE_CODES, ServerCloseCode, SUBPROTOCOL, reconnectableClose
 } from './protocol.js'
