@@ -137,13 +137,14 @@ export class PeerCall extends Emitter<PeerCallEvents> {
     this.PC = PC
     this.listen()
     const given = options.iceServers
-    if (typeof given === 'object') {
-      this.credentials = given
+    if (typeof given === 'object' || given === false) {
+      // Nothing to fetch first: the connection exists as soon as the call does.
+      if (typeof given === 'object') this.credentials = given
       this.pc = this.createConnection()
       this.ready = Promise.resolve(this.pc)
       this.scheduleRefresh()
     } else {
-      this.ready = this.fetchCredentials(given !== false).then(() => {
+      this.ready = this.fetchCredentials().then(() => {
         if (this.closed) throw new SwitchboardError(ClientErrorCode.CLOSED, 'The call was closed')
         this.pc = this.createConnection()
         return this.pc
@@ -198,12 +199,22 @@ export class PeerCall extends Emitter<PeerCallEvents> {
 
   // ---- signaling ------------------------------------------------------------------------------
 
+  /**
+   * Hands over an offer, answer or candidate that arrived before this call existed (an app that
+   * creates its call when the first offer comes in). Later ones reach the call by themselves.
+   */
+  receive (message: ServerMessageOf<'offer' | 'answer' | 'candidate'>): void {
+    if (message.room !== this.room || message.from !== this._peerId) return
+    if (message.type === 'candidate') this.enqueue(() => this.onCandidate(message.candidate))
+    else this.enqueue(() => this.onDescription({ type: message.type, sdp: message.sdp }))
+  }
+
   private listen (): void {
-    const mine = (m: { room: string, from: string }): boolean => m.room === this.room && m.from === this._peerId
+    const handle = (m: ServerMessageOf<'offer' | 'answer' | 'candidate'>): void => this.receive(m)
     this.unsubscribe.push(
-      this.client.on('offer', (m) => { if (mine(m)) this.enqueue(() => this.onDescription({ type: 'offer', sdp: m.sdp })) }),
-      this.client.on('answer', (m) => { if (mine(m)) this.enqueue(() => this.onDescription({ type: 'answer', sdp: m.sdp })) }),
-      this.client.on('candidate', (m) => { if (mine(m)) this.enqueue(() => this.onCandidate(m.candidate)) }),
+      this.client.on('offer', handle),
+      this.client.on('answer', handle),
+      this.client.on('candidate', handle),
       this.client.on('peer-left', (m: ServerMessageOf<'peer-left'>) => { if (m.room === this.room && m.peerId === this._peerId) this.shutdown('peer-left') }),
       this.client.on('close', ({ willReconnect }) => { if (!willReconnect) this.shutdown('client-closed') })
     )
@@ -253,7 +264,13 @@ export class PeerCall extends Emitter<PeerCallEvents> {
     await pc.setRemoteDescription(description)
     await this.flushCandidates(pc)
     if (description.type === 'offer') {
-      // Explicit createAnswer(): stacks without the argument-less setLocalDescription() answer too.
+      await pc.setLocalDescription()
+      const local = pc.localDescription
+      if (local !== null && local.type === 'answer' && local.sdp !== '') {
+        this.sendDescription(local, local)
+        return
+      }
+      // Stacks without the argument-less setLocalDescription() (node-datachannel answers by itself).
       const answer = await pc.createAnswer()
       await pc.setLocalDescription(answer)
       this.sendDescription(pc.localDescription, answer)
@@ -309,14 +326,20 @@ export class PeerCall extends Emitter<PeerCallEvents> {
     if (pc.signalingState !== 'stable') return
     try {
       this.makingOffer = true
-      const offer = await pc.createOffer()
-      // Read anew: the state moved while createOffer() ran.
-      const now = signalingStateOf(pc)
-      // A remote offer was applied meanwhile (glare, polite side): this offer is stale.
-      if (now === 'have-remote-offer') return
-      // libdatachannel applies its own offer as it creates it (auto-negotiation): already have-local-offer.
-      if (now === 'stable') await pc.setLocalDescription(offer)
-      this.sendDescription(pc.localDescription, offer)
+      // Browsers create and apply the offer in one step, so no remote offer can slip in between.
+      await pc.setLocalDescription()
+      let local: RTCSessionDescriptionInit | null = pc.localDescription
+      if (signalingStateOf(pc) === 'stable' || local === null || local.sdp === '') {
+        // Stacks whose setLocalDescription() does nothing without a description (node-datachannel).
+        const offer = await pc.createOffer()
+        const now = signalingStateOf(pc)
+        // A remote offer was applied meanwhile (glare, polite side): this offer is stale.
+        if (now === 'have-remote-offer') return
+        // libdatachannel applies its own offer as it creates it (auto-negotiation): already have-local-offer.
+        if (now === 'stable') await pc.setLocalDescription(offer)
+        local = pc.localDescription !== null && pc.localDescription.sdp !== '' ? pc.localDescription : offer
+      }
+      if (local.type === 'offer') this.sendDescription(local, local)
     } catch (err) {
       this.report(err)
     } finally {
@@ -347,8 +370,7 @@ export class PeerCall extends Emitter<PeerCallEvents> {
 
   // ---- TURN credentials -----------------------------------------------------------------------
 
-  private async fetchCredentials (fetch: boolean): Promise<void> {
-    if (!fetch) return
+  private async fetchCredentials (): Promise<void> {
     try {
       this.credentials = await this.client.getIceServers()
       this.scheduleRefresh()
