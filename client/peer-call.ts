@@ -127,7 +127,7 @@ export class PeerCall extends Emitter<PeerCallEvents> {
     const local = client.peerId
     if (local === undefined) throw new SwitchboardError(ClientErrorCode.NOT_CONNECTED, 'PeerCall: connect the client first (the polite side is chosen from the peer ids)')
     const PC = options.RTCPeerConnection ?? (globalThis as { RTCPeerConnection?: PeerConnectionConstructor }).RTCPeerConnection
-    if (PC === undefined) throw new TypeError('PeerCall: no RTCPeerConnection here; pass { RTCPeerConnection } (in Node: from node-datachannel/polyfill)')
+    if (PC === undefined) throw new TypeError('PeerCall: no RTCPeerConnection here; pass { RTCPeerConnection } (in Node, the one of node-datachannel/polyfill)')
     this.client = client
     this.options = options
     this.room = options.room
