@@ -95,8 +95,7 @@ export class PeerCall extends Emitter<PeerCallEvents> {
   readonly room: string
   private _peerId: string
   readonly polite: boolean
-  /** The connection; created at once when ICE servers are at hand, else once they are fetched (see ready). */
-  pc: RTCPeerConnection | undefined
+  private _pc: RTCPeerConnection | undefined
   /** Resolves with the connection once it exists (after the first credentials fetch). */
   readonly ready: Promise<RTCPeerConnection>
   /** ICE restarts done (each a new negotiation). */
@@ -140,14 +139,16 @@ export class PeerCall extends Emitter<PeerCallEvents> {
     if (typeof given === 'object' || given === false) {
       // Nothing to fetch first: the connection exists as soon as the call does.
       if (typeof given === 'object') this.credentials = given
-      this.pc = this.createConnection()
-      this.ready = Promise.resolve(this.pc)
+      const pc = this.createConnection()
+      this._pc = pc
+      this.ready = Promise.resolve(pc)
       this.scheduleRefresh()
     } else {
       this.ready = this.fetchCredentials().then(() => {
         if (this.closed) throw new SwitchboardError(ClientErrorCode.CLOSED, 'The call was closed')
-        this.pc = this.createConnection()
-        return this.pc
+        const pc = this.createConnection()
+        this._pc = pc
+        return pc
       })
       // A call closed before it started has nobody waiting on ready: that rejection is not an error.
       this.ready.catch(() => {})
@@ -155,6 +156,9 @@ export class PeerCall extends Emitter<PeerCallEvents> {
   }
 
   get peerId (): string { return this._peerId }
+
+  /** The connection: there at once when no credentials need fetching first, else once `ready` resolves. */
+  get pc (): RTCPeerConnection | undefined { return this._pc }
 
   /** The peer came back on a new session (its peerId changed): signaling goes to the new id from now on. */
   setPeerId (peerId: string): void {

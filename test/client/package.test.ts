@@ -16,6 +16,8 @@ import { packAndInstallClient, ROOT, runOrExplain } from '../helpers/client-pack
  */
 
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc')
+// npm pack (tsc + esbuild), npm install and a strict tsc run: about 15 s on an idle machine, much more on a busy one.
+t.setTimeout(300_000)
 
 // A consumer program: two users meet in a room and exchange a message; TURN credentials fetched.
 const PROGRAM = `

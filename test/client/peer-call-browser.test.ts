@@ -86,7 +86,12 @@ if (skip === false) {
     t.ok(await a.roundTrip() >= 0, 'data after the restart')
     // Refreshes go on every second here (refreshLeadMs): the restart used one of the refreshed usernames.
     const firstExpiry = Number((before.turnUsername ?? '').split(':')[0])
-    const allocatedExpiries = [...turn.log().matchAll(/user <(\d+):relay-a>: incoming packet ALLOCATE processed, success/g)].map((m) => Number(m[1]))
+    const allocated = (): number[] => [...turn.log().matchAll(/user <(\d+):relay-a>: incoming packet ALLOCATE processed, success/g)].map((m) => Number(m[1]))
+    // coturn writes its log on its own schedule: give the line a moment to land.
+    for (let waited = 0; waited < 5000 && !allocated().some((expiry) => expiry > firstExpiry); waited += 100) {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+    const allocatedExpiries = allocated()
     t.ok(allocatedExpiries.some((expiry) => expiry > firstExpiry), `coturn allocated with refreshed credentials (expiries ${[...new Set(allocatedExpiries)].join(', ')}; first ${firstExpiry}; refreshed ${user})`)
   })
 
@@ -111,6 +116,36 @@ if (skip === false) {
     await a.waitFor('restarted', (i) => i.iceRestarts === 1 && connected(i) && i.signaling === 'stable')
     await b.waitFor('answered the restart', (i) => i.offersReceived > afterB.offersReceived && i.signaling === 'stable')
     t.ok(await b.roundTrip() >= 0, 'data after the restart')
+  })
+
+  t.test('the relay goes away mid-call: ICE restarts, bounded and with backoff, then the call closes as failed', async (t) => {
+    // A TURN server of this test's own, stopped under a relay-only call: no path is left.
+    const doomed = await startTurnServer(t, { secrets: [TURN_SECRET] })
+    const lone = await build(t, {
+      AUDIT_LOG_LEVEL: 'silent', CORS_ORIGINS: '*', TURN_PROVIDER: 'hmac', TURN_SECRET,
+      TURN_URLS: `turn:127.0.0.1:${doomed.port}?transport=udp`, STUN_URLS: `stun:127.0.0.1:${doomed.port}`
+    })
+    const loneUrl = await listen(lone)
+    const [a, b] = await Promise.all([openHarness(t, browser, site), openHarness(t, browser, site)])
+    const r = room('gone')
+    const iceRestart = { maxAttempts: 2, initialDelayMs: 300, maxDelayMs: 1000, disconnectedTimeoutMs: 500 }
+    const [ta, tb] = await Promise.all([signTestToken({ sub: 'gone-a' }), signTestToken({ sub: 'gone-b' })])
+    await Promise.all([
+      a.start({ url: loneUrl, room: r, token: ta, relay: true, iceRestart }),
+      b.start({ url: loneUrl, room: r, token: tb, relay: true, iceRestart })
+    ])
+    await a.openChannel('chat')
+    await Promise.all([a.waitFor('connected', (i) => connected(i) && i.selectedLocal === 'relay'), b.waitFor('connected', connected)])
+
+    await doomed.stop()
+    const gone = await a.waitFor('given up', (i) => i.closeReason !== undefined, 45_000)
+    t.equal(gone.closeReason, 'failed', 'closed as failed once the restarts were spent')
+    const automatic = gone.restarts.filter((x) => x.reason !== 'requested')
+    t.same(automatic.map((x) => x.attempt), [1, 2], `two restarts, no more (${JSON.stringify(automatic)})`)
+    const first = automatic[0]
+    if (first?.reason === 'disconnected') t.ok(first.delayMs >= iceRestart.disconnectedTimeoutMs, 'a disconnected call waits disconnectedTimeoutMs before restarting')
+    t.ok((automatic[1]?.delayMs ?? 0) >= iceRestart.initialDelayMs, 'the second restart backs off')
+    t.ok(gone.iceRestarts >= 1, `restarts negotiated (${gone.iceRestarts})`)
   })
 } else {
   t.test(`PeerCall in Chromium: ${skip}`, { skip }, async () => {})

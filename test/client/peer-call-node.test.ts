@@ -16,6 +16,8 @@ import { ROOT } from '../helpers/client-package.js'
 const TSX = join(ROOT, 'node_modules/tsx/dist/cli.mjs')
 const PEER = join(ROOT, 'test/helpers/node-peer.ts')
 const TURN_SECRET = `ndc-turn-${randomBytes(8).toString('hex')}`
+// Each peer is a tsx process that compiles the client on start: slow on a busy machine.
+t.setTimeout(300_000)
 
 interface PeerResult { pair?: unknown, localCandidates?: unknown, role?: string, exchanged?: number, local?: string, states?: string[], errors?: string[], polite?: boolean, turn?: boolean, error?: string }
 
@@ -27,7 +29,7 @@ function runPeer (t: { teardown (fn: () => unknown): void }, env: Record<string,
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString() })
   return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 40_000)
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000)
     child.on('exit', (code) => {
       clearTimeout(timer)
       const line = out.trim().split('\n').pop() ?? ''

@@ -63,5 +63,6 @@ t.test('the client bundles for browsers without any server code or Node module',
   t.ok(inputs.length > 0 && inputs.every((path) => path.startsWith('client/')), `only client/ modules: ${inputs.join(', ')}`)
   const code = result.outputFiles[0]?.text ?? ''
   t.notMatch(code, /typebox|node:|require\(/i)
-  t.ok(code.length < 60_000, `small (${code.length} bytes)`)
+  // Unminified, PeerCall included; the package's minified browser bundle is about half of this.
+  t.ok(code.length < 90_000, `small (${code.length} bytes)`)
 })

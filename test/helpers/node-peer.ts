@@ -22,7 +22,7 @@ async function main (): Promise<Record<string, unknown>> {
   const client = new SwitchboardClient({ url: env('SWB_URL'), token: env('SWB_TOKEN'), WebSocket })
   await client.connect()
   const joined = await client.join(room)
-  const peer = joined.peers[0] ?? (await client.waitFor('peer-joined', { filter: (m) => m.room === room, timeoutMs: 15_000 })).peer
+  const peer = joined.peers[0] ?? (await client.waitFor('peer-joined', { filter: (m) => m.room === room, timeoutMs: 60_000 })).peer
   const call = new PeerCall(client, {
     room,
     peerId: peer.peerId,
@@ -44,7 +44,7 @@ async function main (): Promise<Record<string, unknown>> {
   const rounds = 3
   const channel: RTCDataChannel = role === 'offer'
     ? await call.createDataChannel('chat')
-    : (await call.waitFor('datachannel', { timeoutMs: 20_000 })).channel
+    : (await call.waitFor('datachannel', { timeoutMs: 60_000 })).channel
   const done = new Promise<number>((resolve) => {
     let pongs = 0
     channel.onmessage = ({ data }) => {

@@ -4,7 +4,7 @@
  * servePeerCallPage in peer-call-browser.ts). Data channels echo `ping <id>` as `pong <id>`.
  * What it records has no SDP, candidates or credentials in it: only counts, states and types.
  */
-import { PeerCall, SwitchboardClient } from '../../client/index.js'
+import { PeerCall, SwitchboardClient, type IceRestartOptions } from '../../client/index.js'
 
 export interface StartOptions {
   url: string
@@ -13,6 +13,7 @@ export interface StartOptions {
   relay?: boolean
   /** PeerCall refreshLeadMs: large values make the credential refresh come at once (1 s floor). */
   refreshLeadMs?: number
+  iceRestart?: Partial<IceRestartOptions>
 }
 
 export interface HarnessInfo {
@@ -33,6 +34,9 @@ export interface HarnessInfo {
   connectionStates: string[]
   resumed: number
   errors: string[]
+  /** PeerCall's `icerestart` events. */
+  restarts: Array<{ attempt: number, delayMs: number, reason: string }>
+  closeReason?: string
 }
 
 class Harness {
@@ -43,7 +47,7 @@ class Harness {
   private held: Array<() => void> | undefined
   readonly info: HarnessInfo = {
     connection: 'none', signaling: 'none', openChannels: [], offersReceived: 0, answersReceived: 0, collisions: 0,
-    iceRestarts: 0, credentialRefreshes: 0, connectionStates: [], resumed: 0, errors: []
+    iceRestarts: 0, credentialRefreshes: 0, connectionStates: [], resumed: 0, errors: [], restarts: []
   }
 
   async start (o: StartOptions): Promise<void> {
@@ -71,13 +75,16 @@ class Harness {
       room: o.room,
       peerId: peer.peerId,
       configuration: { iceTransportPolicy: o.relay === true ? 'relay' : 'all', bundlePolicy: 'max-bundle' },
-      ...(o.refreshLeadMs !== undefined && { refreshLeadMs: o.refreshLeadMs })
+      ...(o.refreshLeadMs !== undefined && { refreshLeadMs: o.refreshLeadMs }),
+      ...(o.iceRestart !== undefined && { iceRestart: o.iceRestart })
     })
     this.call = call
     call.on('datachannel', ({ channel }) => this.adopt(channel))
     call.on('connectionstatechange', ({ state }) => this.info.connectionStates.push(state))
     call.on('iceservers', () => { this.info.credentialRefreshes++ })
     call.on('error', ({ error }) => this.info.errors.push(error.code))
+    call.on('icerestart', (r) => this.info.restarts.push(r))
+    call.on('close', ({ reason }) => { this.info.closeReason = reason })
     await call.ready
   }
 
