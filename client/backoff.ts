@@ -35,3 +35,16 @@ export function backoffDelay (attempt: number, options: ReconnectOptions, random
   const base = Math.min(options.maxDelayMs, options.initialDelayMs * options.factor ** Math.max(0, attempt - 1))
   return Math.round(base * (1 - options.jitter * random()))
 }
+
+/**
+ * Retries of refusals that say "not now" (HTTP 503, SWB_REGISTRY_UNAVAILABLE, SWB_RATE_LIMITED,
+ * SWB_AUTH_JWKS_UNAVAILABLE) for connect(), join()/leave(), getIceServers() and preflight().
+ */
+export interface RetryOptions {
+  /** Attempts in all, the first included (1 = no retry). */
+  maxAttempts: number
+  initialDelayMs: number
+  maxDelayMs: number
+}
+
+export const DEFAULT_RETRY: Readonly<RetryOptions> = { maxAttempts: 4, initialDelayMs: 250, maxDelayMs: 4000 }

@@ -1,10 +1,10 @@
-import type { ClientMessage, ClientMessageOf, ServerMessage, ServerMessageOf, ServerMessageType } from '../plugins/signaling/messages.js'
-import { backoffDelay, reconnectOptions, type ReconnectOptions } from './backoff.js'
+import type { ClientMessage, ClientMessageOf, ServerMessage, ServerMessageOf, ServerMessageType } from './messages.js'
+import { backoffDelay, DEFAULT_RETRY, reconnectOptions, type ReconnectOptions, type RetryOptions } from './backoff.js'
 import { Emitter } from './emitter.js'
 import { asSwitchboardError, ClientErrorCode, SwitchboardError } from './errors.js'
 import { requestJson, type FetchLike, type IceServersResult, type PreflightResult } from './http.js'
 import { callQualityReport, DEFAULT_STATS_INTERVAL_MS, MIN_STATS_INTERVAL_MS, type CallQualityReport, type StatsSnapshot, type StatsSource } from './stats.js'
-import { BEARER_SUBPROTOCOL_PREFIX, CloseCode, PREFLIGHT_PATH, reconnectableClose, REPLAYED_TYPES, SUBPROTOCOL, TURN_CREDENTIALS_PATH } from './protocol.js'
+import { BEARER_SUBPROTOCOL_PREFIX, CloseCode, PREFLIGHT_PATH, reconnectableClose, REPLAYED_TYPES, RETRYABLE_CODES, SUBPROTOCOL, TURN_CREDENTIALS_PATH } from './protocol.js'
 import { retireSocket, SOCKET_OPEN, type SocketConstructor, type SocketLike } from './transport.js'
 import { endpoints, type Endpoints } from './urls.js'
 
@@ -28,6 +28,12 @@ export interface SwitchboardClientOptions {
   fetch?: FetchLike
   /** Automatic reconnection with resume; `false` turns it off. */
   reconnect?: Partial<ReconnectOptions> | false
+  /**
+   * Retries of refusals that say "not now" (see retryable()): connect(), join(), leave(),
+   * getIceServers() and preflight() try again with backoff, honouring Retry-After up to maxDelayMs.
+   * Any other refusal, or the last attempt's, rejects with the server's code. `false` turns it off.
+   */
+  retry?: Partial<RetryOptions> | false
   /** Messages kept while disconnected, sent after a successful resume (default 100). */
   maxQueuedMessages?: number
   /** How long join/leave/ping wait for their answer (default 15000 ms). */
@@ -113,18 +119,14 @@ interface Pending {
   message: ClientMessageOf<'join' | 'leave' | 'ping'>
   /** Written to a socket (not just queued): after a resume it may have to be sent again. */
   sent: boolean
+  /** Times sent again after a rate-limit refusal that named no message. */
+  resends: number
   resolve (message: ServerMessage): void
   reject (error: SwitchboardError): void
   timer: ReturnType<typeof setTimeout>
 }
 
 const DEFAULTS = { maxQueuedMessages: 100, requestTimeoutMs: 15_000, connectTimeoutMs: 10_000, ackIntervalMs: 1000, ackEveryMessages: 64 }
-
-/**
- * The longest Retry-After connect() waits out by itself. Longer (or none) and the refusal rejects
- * connect(): the app decides whether to try again that late.
- */
-const MAX_CONNECT_RETRY_AFTER_MS = 60_000
 
 /** Auth codes a new token can cure (a token function is asked again); any other 4xx stops reconnecting. */
 const RENEWABLE_AUTH_CODES = new Set(['SWB_AUTH_TOKEN_EXPIRED', 'SWB_AUTH_TOKEN_NOT_YET_VALID'])
@@ -148,6 +150,11 @@ function parseServerMessage (data: unknown): ServerMessage | undefined {
 
 const utf8 = new TextEncoder()
 
+/** A refusal that says "not now": HTTP 503, or one of RETRYABLE_CODES (registry down, rate limited, JWKS refetch). */
+export function retryable (error: SwitchboardError): boolean {
+  return error.status === 503 || RETRYABLE_CODES.has(error.code)
+}
+
 /**
  * A Switchboard signaling client for browsers and Node. It keeps one session alive across network
  * drops: reconnecting with backoff, resuming with the last processed `seq` (the server replays what
@@ -159,6 +166,7 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
   private readonly fetchFn: FetchLike | undefined
   private readonly tokenSource: TokenSource
   private readonly reconnect: ReconnectOptions | false
+  private readonly retry: RetryOptions
   private readonly options: typeof DEFAULTS & { pingIntervalMs: number | undefined }
 
   private _state: ClientState = 'idle'
@@ -204,6 +212,7 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
     }
     this.tokenSource = options.token
     this.reconnect = options.reconnect === false ? false : reconnectOptions(options.reconnect)
+    this.retry = options.retry === false ? { ...DEFAULT_RETRY, maxAttempts: 1 } : { ...DEFAULT_RETRY, ...options.retry }
     this.options = {
       maxQueuedMessages: options.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages,
       requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
@@ -240,7 +249,7 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
     if (this._state === 'reconnecting') return (await this.waitFor('open')).welcome
     if (this.WS === undefined) throw new TypeError('No WebSocket implementation: pass { WebSocket } (in Node 20: import { WebSocket } from \'ws\')')
     this.setState('connecting')
-    this.connecting = this.openFirst().catch((err: unknown) => {
+    this.connecting = this.withRetry(() => this.openSocket(), () => this._state === 'connecting').catch((err: unknown) => {
       const error = asSwitchboardError(err, ClientErrorCode.CONNECT_FAILED)
       if (this._state === 'connecting') {
         this.setState('idle')
@@ -318,35 +327,6 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
     return token
   }
 
-  /** connect()'s attempts: the first, and one more after each refusal that came with a short enough Retry-After. */
-  private async openFirst (): Promise<WelcomeMessage> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.openSocket()
-      } catch (err) {
-        const error = asSwitchboardError(err, ClientErrorCode.CONNECT_FAILED)
-        const wait = error.retryAfterMs
-        if (wait === undefined || wait > MAX_CONNECT_RETRY_AFTER_MS || this.reconnect === false ||
-          attempt >= this.reconnect.maxAttempts || this._state !== 'connecting') throw error
-        await this.pauseConnecting(wait)
-      }
-    }
-  }
-
-  /** Waits between two connect() attempts; close() cuts it short (through abortAttempt, as it does an attempt). */
-  private async pauseConnecting (ms: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.abortAttempt = undefined
-        resolve()
-      }, ms)
-      this.abortAttempt = (error) => {
-        clearTimeout(timer)
-        this.abortAttempt = undefined
-        reject(error)
-      }
-    })
-  }
 
   /** One connection attempt: resolves once the welcome is processed, rejects with the reason it failed. */
   private async openSocket (): Promise<WelcomeMessage> {
@@ -708,6 +688,7 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
         break
       case 'error':
         if (message.ref !== undefined) this.settle(message.ref, new SwitchboardError(message.code, message.message, { ref: message.ref }))
+        else if (RETRYABLE_CODES.has(message.code)) this.resendUnanswered()
         break
       case 'token-expiring':
         void this.renewToken(message.tokenExpiresAt)
@@ -722,6 +703,21 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
     this.emit(message.type, message as never)
     // Acked once the listeners ran: `ack` means processed, not just received.
     if (advanced) this.countForAck()
+  }
+
+  /**
+   * A rate-limit refusal names no message (the server refuses before parsing, to stay cheap): any
+   * join/leave still unanswered may be the one. They are sent again after a backoff; both are
+   * idempotent, and a duplicate answer finds its request already settled. Bounded by retry.maxAttempts.
+   */
+  private resendUnanswered (): void {
+    for (const pending of this.pending.values()) {
+      const m = pending.message
+      if (!pending.sent || m.type === 'ping' || pending.resends + 1 >= this.retry.maxAttempts) continue
+      pending.resends += 1
+      const delay = backoffDelay(pending.resends, { ...this.retry, factor: 2, jitter: 0.5 })
+      setTimeout(() => { if (this.pending.get(m.id ?? '') === pending) this.write(m) }, delay)
+    }
   }
 
   private settle (id: string, outcome: ServerMessage | SwitchboardError): void {
@@ -795,7 +791,7 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
         if (queuedAt >= 0) this.queue.splice(queuedAt, 1)
         reject(new SwitchboardError(ClientErrorCode.TIMEOUT, `No answer to "${message.type}" within ${this.options.requestTimeoutMs} ms`, { ref: message.id }))
       }, this.options.requestTimeoutMs)
-      this.pending.set(message.id, { message, sent: false, resolve: resolve as (m: ServerMessage) => void, reject, timer })
+      this.pending.set(message.id, { message, sent: false, resends: 0, resolve: resolve as (m: ServerMessage) => void, reject, timer })
       try {
         this.submit(message)
       } catch (err) {
@@ -808,12 +804,12 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
 
   /** Joins `room` (the token must grant it). Resolves with `joined` (its `peers` are already there), rejects with the server's code. */
   join (room: string, meta?: PeerMeta): Promise<JoinedMessage> {
-    return this.request<JoinedMessage>({ type: 'join', id: this.newId(), room, ...(meta !== undefined && { meta }) })
+    return this.withRetry(() => this.request<JoinedMessage>({ type: 'join', id: this.newId(), room, ...(meta !== undefined && { meta }) }))
   }
 
   /** Leaves `room`. Resolves with `left`; rejects with SWB_NOT_IN_ROOM when not in it. */
   leave (room: string): Promise<LeftMessage> {
-    return this.request<LeftMessage>({ type: 'leave', id: this.newId(), room })
+    return this.withRetry(() => this.request<LeftMessage>({ type: 'leave', id: this.newId(), room }))
   }
 
   /** Sends an SDP offer to one peer of `room`. Returns the message id (an `error` refusing it carries it as `ref`). */
@@ -944,17 +940,37 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
    */
   async getIceServers (ttl?: number): Promise<IceServersResult> {
     const fetchFn = this.requireFetch()
-    const token = await this.resolveToken()
-    return requestJson<IceServersResult>(fetchFn, this.endpoints.http + TURN_CREDENTIALS_PATH, token, {
+    return this.withRetry(async () => requestJson<IceServersResult>(fetchFn, this.endpoints.http + TURN_CREDENTIALS_PATH, await this.resolveToken(), {
       method: 'POST',
       ...(ttl !== undefined && { body: { ttl } })
-    })
+    }))
   }
 
   /** Runs the upgrade's checks (token, origin, connection limit, draining) over HTTP and says why it would fail. */
   async preflight (): Promise<PreflightResult> {
     const fetchFn = this.requireFetch()
-    const token = await this.resolveToken()
-    return requestJson<PreflightResult>(fetchFn, this.endpoints.http + PREFLIGHT_PATH, token, { method: 'GET' })
+    return this.withRetry(async () => requestJson<PreflightResult>(fetchFn, this.endpoints.http + PREFLIGHT_PATH, await this.resolveToken(), { method: 'GET' }))
+  }
+
+  // ---- retries ----------------------------------------------------------------------------
+
+  /**
+   * Runs `attempt` until it succeeds, fails with a refusal that is not retryable(), or runs out of
+   * attempts; waits with exponential backoff (or the server's Retry-After, when it fits under
+   * maxDelayMs: a longer one is surfaced at once). `stillWanted` stops early (e.g. close() meanwhile).
+   */
+  private async withRetry<T> (attempt: () => Promise<T>, stillWanted: () => boolean = () => !this.isClosed()): Promise<T> {
+    const { maxAttempts, initialDelayMs, maxDelayMs } = this.retry
+    for (let n = 1; ; n++) {
+      try {
+        return await attempt()
+      } catch (err) {
+        if (!(err instanceof SwitchboardError) || !retryable(err) || n >= maxAttempts || !stillWanted()) throw err
+        if (err.retryAfterMs !== undefined && err.retryAfterMs > maxDelayMs) throw err
+        const backoff = backoffDelay(n, { initialDelayMs, maxDelayMs, factor: 2, jitter: 0.5, maxAttempts })
+        await new Promise((resolve) => setTimeout(resolve, Math.max(backoff, err.retryAfterMs ?? 0)))
+        if (!stillWanted()) throw err
+      }
+    }
   }
 }

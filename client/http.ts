@@ -1,5 +1,4 @@
-import type { ConnectionLimits } from '../plugins/signaling/messages.js'
-import type { CredentialsResponse } from '../plugins/turn/schemas.js'
+import type { ConnectionLimits, IceServersResult } from './messages.js'
 import { ClientErrorCode, SwitchboardError } from './errors.js'
 
 /** GET /v1/signal/preflight: the upgrade would be accepted. */
@@ -13,8 +12,7 @@ export interface PreflightResult {
   limits: ConnectionLimits
 }
 
-/** POST /v1/turn/credentials: an RTCConfiguration (`iceServers`) plus its lifetime. */
-export type IceServersResult = CredentialsResponse
+export type { IceServersResult }
 
 export type FetchLike = typeof fetch
 

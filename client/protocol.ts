@@ -1,9 +1,9 @@
-import type { ServerMessageType } from '../plugins/signaling/messages.js'
+import type { ServerMessageType } from './messages.js'
 
 /**
- * Protocol constants the client needs at run time. The server's copies live in
- * plugins/signaling/messages.ts, but importing values from there would bundle TypeBox and server
- * code into browsers, so they are repeated here; test/client/protocol.test.ts keeps them equal.
+ * Protocol constants, defined once for both sides: the server imports them from here
+ * (plugins/signaling/messages.ts re-exports them), so this file imports nothing and stays small
+ * enough for browsers. test/client/protocol-drift.test.ts checks the rest of what both sides name.
  */
 
 /** The subprotocol the server selects. */
@@ -14,10 +14,8 @@ export const SIGNAL_PATH = '/v1/signal'
 export const PREFLIGHT_PATH = '/v1/signal/preflight'
 export const TURN_CREDENTIALS_PATH = '/v1/turn/credentials'
 
-/** Close codes the server sends, plus the two the client itself uses. */
-export const CloseCode = {
-  /** The client ends its session: the server removes it from its rooms at once (peer-left `left`). */
-  NORMAL: 1000,
+/** WebSocket close codes the server sends (4000-4999 are application-defined). */
+export const ServerCloseCode = {
   GOING_AWAY: 1001,
   INVALID_UTF8: 1007,
   POLICY: 1008,
@@ -28,10 +26,34 @@ export const CloseCode = {
   SESSIONS_REVOKED: 4003,
   SLOW_CONSUMER: 4008,
   SESSION_REPLACED: 4009,
-  RATE_LIMIT_ABUSE: 4029,
+  RATE_LIMIT_ABUSE: 4029
+} as const
+
+/** Close codes the server sends, plus the two the client itself uses. */
+export const CloseCode = {
+  /** The client ends its session: the server removes it from its rooms at once (peer-left `left`). */
+  NORMAL: 1000,
+  ...ServerCloseCode,
   /** Sent by this client when it drops a socket to reconnect (drain, unresponsive server): the session stays resumable. */
   CLIENT_RECONNECTING: 4000
 } as const
+
+/** Candidate types a `stats` report may name (of the selected pair's local candidate; unknown before one is selected). */
+export const CANDIDATE_TYPES = ['host', 'srflx', 'prflx', 'relay', 'unknown'] as const
+
+/** Every `joined` lists each member's meta, so it is kept small (capacity × meta bounds that message). */
+export const MAX_META_BYTES = 2048
+
+/**
+ * Refusals that say "not now" rather than "no": the registry (Redis) is unreachable, a rate limit
+ * was hit, or the identity provider's keys are being fetched again. The client retries these with
+ * backoff (as it does any HTTP 503); every other code is final and surfaced as it is.
+ */
+export const RETRYABLE_CODES: ReadonlySet<string> = new Set([
+  'SWB_REGISTRY_UNAVAILABLE',
+  'SWB_RATE_LIMITED',
+  'SWB_AUTH_JWKS_UNAVAILABLE'
+])
 
 /** Messages that advance `seq` and are replayed on resume; the others are transient. */
 export const REPLAYED_TYPES: ReadonlySet<ServerMessageType> = new Set<ServerMessageType>([

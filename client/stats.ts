@@ -1,4 +1,5 @@
-import type { ClientMessageOf } from '../plugins/signaling/messages.js'
+import type { ClientMessageOf } from './messages.js'
+import { CANDIDATE_TYPES } from './protocol.js'
 
 /**
  * Call-quality reports: RTCPeerConnection.getStats() turned into the fields of a `stats` message.
@@ -35,7 +36,7 @@ export interface StatsSnapshot {
 
 /** The server's bounds (plugins/signaling/messages.ts StatsMessage): a value outside them is left out, never clamped. */
 export const STATS_LIMITS = { rttMs: 60_000, jitterMs: 60_000, bitrateBps: 1e10 } as const
-const CANDIDATE_TYPES: ReadonlySet<string> = new Set<CandidateType>(['host', 'srflx', 'prflx', 'relay', 'unknown'])
+const CANDIDATE_TYPE_SET: ReadonlySet<string> = new Set<string>(CANDIDATE_TYPES)
 
 type Entry = Record<string, unknown>
 
@@ -95,7 +96,7 @@ export function callQualityReport (stats: StatsReportLike, previous?: StatsSnaps
   if (pair !== undefined) {
     const local = typeof pair.localCandidateId === 'string' ? byId.get(pair.localCandidateId) : undefined
     const type = local?.candidateType
-    if (typeof type === 'string' && CANDIDATE_TYPES.has(type)) report.candidateType = type as CandidateType
+    if (typeof type === 'string' && CANDIDATE_TYPE_SET.has(type)) report.candidateType = type as CandidateType
     const rttMs = secondsToMs(pair.currentRoundTripTime, STATS_LIMITS.rttMs)
     if (rttMs !== undefined) report.rttMs = rttMs
   }

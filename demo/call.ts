@@ -1,13 +1,9 @@
 /**
- * One peer-to-peer call: the RTCPeerConnection, its chat data channel and what the page shows about
- * it. Signaling goes out through `signal` and comes back through `receive`; how it travels (the
- * Switchboard client) is the page's business. Negotiation is the W3C "perfect negotiation" pattern,
- * so either side may (re)negotiate at any time (an ICE restart after a resume, say) without glare.
+ * One peer-to-peer call as the page shows it: a PeerCall (the client package's negotiation, TURN
+ * refresh and ICE restarts) plus the page's chat data channel and what the page displays about the
+ * connection. Signaling travels through the page's SwitchboardClient; PeerCall listens to it itself.
  */
-
-export type SignalOut =
-  | { kind: 'description', description: RTCSessionDescriptionInit }
-  | { kind: 'candidate', candidate: RTCIceCandidateInit | null }
+import { PeerCall, type IceServersResult, type SwitchboardClient } from '../client/index.js'
 
 /**
  * Why a relay-only call cannot start, or undefined when it can. With iceTransportPolicy 'relay' and no
@@ -22,13 +18,17 @@ export function relayProblem (forceRelay: boolean, iceServers: RTCIceServer[]): 
 }
 
 export interface CallOptions {
-  iceServers: RTCIceServer[]
+  client: SwitchboardClient
+  room: string
+  /** The other peer's current peerId. */
+  peerId: string
+  /** TURN credentials already fetched (undefined: none, direct paths only). */
+  iceServers: IceServersResult | undefined
   /** iceTransportPolicy 'relay': only TURN-relayed candidates. */
   forceRelay: boolean
   /** The polite side yields when both offer at once (it rolls its own offer back). */
   polite: boolean
   localStream: MediaStream | undefined
-  signal (message: SignalOut): void
   onChange (): void
   onChat (entry: ChatEntry): void
   onRemoteStream (stream: MediaStream): void
@@ -76,31 +76,33 @@ function ufragOf (description: RTCSessionDescription | null): string | undefined
 }
 
 export class Call {
+  readonly peer: PeerCall
   readonly pc: RTCPeerConnection
   readonly chat: RTCDataChannel
-  polite: boolean
   /** Local candidate types gathered so far (host, srflx, prflx, relay). */
   readonly localCandidateTypes: string[] = []
   readonly candidateErrors: CandidateError[] = []
   /** How many times the ICE credentials changed after the first negotiation (ICE restarts). */
   iceRestarts = 0
-  private makingOffer = false
-  private ignoreOffer = false
   private ufrag: string | undefined
   private readonly sentAt = new Map<string, number>()
   private readonly options: CallOptions
 
   constructor (options: CallOptions) {
     this.options = options
-    this.polite = options.polite
-    const pc = new RTCPeerConnection({
-      iceServers: options.iceServers,
-      iceTransportPolicy: options.forceRelay ? 'relay' : 'all',
+    this.peer = new PeerCall(options.client, {
+      room: options.room,
+      peerId: options.peerId,
+      polite: options.polite,
+      iceServers: options.iceServers ?? false,
       // One transport for audio, video and data: one TURN allocation instead of three.
-      bundlePolicy: 'max-bundle'
+      configuration: { iceTransportPolicy: options.forceRelay ? 'relay' : 'all', bundlePolicy: 'max-bundle' }
     })
+    const pc = this.peer.pc
+    if (pc === undefined) throw new Error('PeerCall created without its connection')
     this.pc = pc
     // Negotiated with a fixed id on both sides, so it does not matter who makes the first offer.
+    // Added on the connection itself: Chromium fires negotiationneeded, which PeerCall answers.
     this.chat = pc.createDataChannel('chat', { negotiated: true, id: 0 })
     this.chat.onmessage = (event) => this.onChatData(event.data)
     this.chat.onopen = () => options.onChange()
@@ -108,41 +110,25 @@ export class Call {
     const stream = options.localStream
     if (stream !== undefined) for (const track of stream.getTracks()) pc.addTrack(track, stream)
 
-    pc.onnegotiationneeded = async () => {
-      // Fired again after a rollback or while an answer is pending: only offer from a stable state.
-      if (pc.signalingState !== 'stable') return
-      try {
-        this.makingOffer = true
-        await pc.setLocalDescription()
-        if (pc.localDescription !== null) this.send({ kind: 'description', description: pc.localDescription.toJSON() as RTCSessionDescriptionInit })
-      } catch (err) {
-        console.warn('negotiation failed', err)
-      } finally {
-        this.makingOffer = false
-      }
-    }
-    pc.onicecandidate = ({ candidate }) => {
+    this.peer.on('track', ({ track, streams }) => options.onRemoteStream(streams[0] ?? new MediaStream([track])))
+    this.peer.on('connectionstatechange', () => options.onChange())
+    // What the page shows about candidates; PeerCall itself owns onicecandidate.
+    pc.addEventListener('icecandidate', ({ candidate }) => {
       if (candidate !== null && candidate.type !== null) this.localCandidateTypes.push(candidate.type)
-      // null = this generation's gathering is complete (end-of-candidates).
-      this.send({ kind: 'candidate', candidate: candidate === null ? null : candidate.toJSON() })
       options.onChange()
-    }
-    pc.onicecandidateerror = (event) => {
+    })
+    pc.addEventListener('icecandidateerror', (event) => {
       // 401 from TURN: the credentials are wrong or expired. No timeout needed to know the call will not connect.
       const e = event as RTCPeerConnectionIceErrorEvent
       this.candidateErrors.push({ errorCode: e.errorCode, errorText: e.errorText, url: e.url })
       options.onChange()
-    }
-    pc.ontrack = ({ track, streams }) => {
-      options.onRemoteStream(streams[0] ?? new MediaStream([track]))
-    }
-    pc.onconnectionstatechange = () => options.onChange()
-    pc.oniceconnectionstatechange = () => options.onChange()
-    pc.onicegatheringstatechange = () => options.onChange()
-    pc.onsignalingstatechange = () => {
+    })
+    pc.addEventListener('iceconnectionstatechange', () => options.onChange())
+    pc.addEventListener('icegatheringstatechange', () => options.onChange())
+    pc.addEventListener('signalingstatechange', () => {
       this.noteUfrag()
       options.onChange()
-    }
+    })
   }
 
   get connected (): boolean {
@@ -154,10 +140,6 @@ export class Call {
     return this.pc.iceGatheringState === 'complete' && this.localCandidateTypes.length === 0
   }
 
-  private send (message: SignalOut): void {
-    this.options.signal(message)
-  }
-
   /** Counts ICE restarts: a new ice-ufrag in the local description once negotiation is done. */
   private noteUfrag (): void {
     if (this.pc.signalingState !== 'stable') return
@@ -167,40 +149,13 @@ export class Call {
     this.ufrag = ufrag
   }
 
-  /** An offer, answer or candidate from the other side. */
-  async receive (message: SignalOut): Promise<void> {
-    const pc = this.pc
-    if (message.kind === 'description') {
-      const { description } = message
-      const collision = description.type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable')
-      this.ignoreOffer = !this.polite && collision
-      if (this.ignoreOffer) return
-      // For the polite side, setRemoteDescription(offer) rolls its own pending offer back.
-      await pc.setRemoteDescription(description)
-      if (description.type === 'offer') {
-        await pc.setLocalDescription()
-        if (pc.localDescription !== null) this.send({ kind: 'description', description: pc.localDescription.toJSON() as RTCSessionDescriptionInit })
-      }
-      return
-    }
-    try {
-      await pc.addIceCandidate(message.candidate ?? undefined)
-    } catch (err) {
-      // Candidates of an offer we ignored cannot be added; anything else is worth a console line.
-      if (!this.ignoreOffer) console.warn('could not add ICE candidate', err)
-    }
-  }
-
-  /**
-   * New ICE credentials and fresh candidates, negotiated as a new offer. With `iceServers` the TURN
-   * credentials are replaced first (they may have expired during a long call).
-   */
-  restartIce (iceServers?: RTCIceServer[]): void {
-    if (iceServers !== undefined) this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers })
+  /** New ICE credentials and fresh candidates, negotiated by PeerCall (TURN credentials fetched anew first). */
+  async restartIce (): Promise<void> {
     // What the page reports (candidates gathered, TURN errors) is about the new generation.
     this.localCandidateTypes.length = 0
     this.candidateErrors.length = 0
-    this.pc.restartIce()
+    await this.peer.refreshCredentials()
+    await this.peer.restartIce()
   }
 
   sendChat (text: string): ChatEntry | undefined {
@@ -252,6 +207,6 @@ export class Call {
 
   close (): void {
     this.chat.close()
-    this.pc.close()
+    this.peer.close()
   }
 }

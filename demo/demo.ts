@@ -1,10 +1,11 @@
 /**
  * The demo call page: two tabs, one room, a video call (or a data-channel chat without a camera).
- * Signaling and TURN credentials go through the repository's TypeScript client; the call itself is
- * in call.ts. Served by plugins/demo at /demo/ and bundled there with esbuild.
+ * Signaling, TURN credentials and the peer connection's negotiation go through the client package
+ * (SwitchboardClient and PeerCall); call.ts adds the chat and what the page shows. Served by
+ * plugins/demo at /demo/ and bundled there with esbuild.
  */
-import { DEFAULT_STATS_INTERVAL_MS, MIN_STATS_INTERVAL_MS, SwitchboardClient, SwitchboardError, type PeerInfo, type WelcomeMessage } from '../client/index.js'
-import { Call, randomId, relayProblem, type ChatEntry, type SignalOut } from './call.js'
+import { DEFAULT_STATS_INTERVAL_MS, MIN_STATS_INTERVAL_MS, SwitchboardClient, SwitchboardError, type IceServersResult, type PeerInfo, type WelcomeMessage } from '../client/index.js'
+import { Call, randomId, relayProblem, type ChatEntry } from './call.js'
 import { initialState, type DemoState } from './state.js'
 
 // ---- elements -------------------------------------------------------------------------------
@@ -55,7 +56,8 @@ window.switchboardDemo = { get state () { return structuredClone(state) } }
 let client: SwitchboardClient | undefined
 let call: Call | undefined
 let localStream: MediaStream | undefined
-let iceServers: RTCIceServer[] = []
+/** TURN credentials fetched before joining (undefined: none, direct paths only). */
+let iceServers: IceServersResult | undefined
 let statsTimer: ReturnType<typeof setInterval> | undefined
 /** Stops the call-quality reports to the server (client.monitorCall) of the current call. */
 let stopQualityReports: (() => void) | undefined
@@ -169,22 +171,6 @@ function isPolite (me: WelcomeMessage, partner: PeerInfo): boolean {
   return me.userId === partner.userId ? me.peerId > partner.peerId : me.userId > partner.userId
 }
 
-function sendSignal (message: SignalOut): void {
-  const partner = state.partner
-  if (client === undefined || partner === undefined || state.room === undefined) return
-  try {
-    if (message.kind === 'candidate') {
-      client.sendCandidate(state.room, partner.peerId, message.candidate)
-    } else if (message.description.type === 'offer') {
-      client.sendOffer(state.room, partner.peerId, message.description.sdp ?? '')
-    } else if (message.description.type === 'answer') {
-      client.sendAnswer(state.room, partner.peerId, message.description.sdp ?? '')
-    }
-  } catch (err) {
-    showError(err)
-  }
-}
-
 function onChat (entry: ChatEntry): void {
   const existing = state.chat.find((c) => c.id === entry.id && c.from === entry.from)
   if (existing !== undefined && entry.roundTripMs !== undefined) existing.roundTripMs = entry.roundTripMs
@@ -196,18 +182,25 @@ function createCall (): Call {
   const welcome = client?.welcome
   const partner = state.partner
   if (welcome === undefined || partner === undefined) throw new Error('no session or partner')
+  if (client === undefined || state.room === undefined) throw new Error('no client or room')
   call = new Call({
+    client,
+    room: state.room,
+    peerId: partner.peerId,
     iceServers,
     forceRelay: state.forceRelay,
     polite: isPolite(welcome, { peerId: partner.peerId, userId: partner.userId }),
     localStream,
-    signal: sendSignal,
     onChange: render,
     onChat,
     onRemoteStream (stream) {
       ui.remoteVideo.srcObject = stream
       ui.remoteVideo.play().catch(() => { /* autoplay refused: the user can press play */ })
     }
+  })
+  call.peer.on('iceservers', ({ expiresAt }) => {
+    if (state.iceServers !== undefined) state.iceServers.expiresAt = expiresAt
+    render()
   })
   event('call created')
   clearInterval(statsTimer)
@@ -230,6 +223,7 @@ function partnerPresent (peer: PeerInfo, newcomer: boolean): void {
       // RTCPeerConnection is alive, so keep the media path, re-address signaling, and have one side
       // restart ICE over the new signaling.
       state.partner = partner
+      call.peer.setPeerId(peer.peerId)
       event('partner back on a new session')
       if (newcomer) void restartIce()
       render()
@@ -266,12 +260,12 @@ async function refreshIceServers (): Promise<void> {
   if (client === undefined) return
   try {
     const config = await client.getIceServers()
-    iceServers = config.iceServers
+    iceServers = config
     const count = (scheme: RegExp): number => config.iceServers.filter((s) => s.urls.some((u) => scheme.test(u))).length
     state.iceServers = { stun: count(/^stuns?:/), turn: count(/^turns?:/), expiresAt: config.expiresAt }
   } catch (err) {
     // No TURN configured (or refused): direct connections still work on one network.
-    iceServers = []
+    iceServers = undefined
     delete state.iceServers
     event(`no ICE servers (${err instanceof SwitchboardError ? err.code : 'error'})`)
   }
@@ -280,10 +274,9 @@ async function refreshIceServers (): Promise<void> {
 /** New ICE credentials and candidates, negotiated over signaling (after a resume, or from the button). */
 async function restartIce (): Promise<void> {
   if (call === undefined) return
-  await refreshIceServers()
-  if (call === undefined) return
-  call.restartIce(iceServers)
+  const current = call
   event('ICE restart')
+  await current.restartIce()
 }
 
 // ---- signaling ------------------------------------------------------------------------------
@@ -323,18 +316,15 @@ function wire (c: SwitchboardClient): void {
     event(`peer-left (${m.reason})`)
     if (m.peerId === state.partner?.peerId) endCall(m.reason === 'left' ? 'They left the call' : 'They lost their connection')
   })
-  const description = (type: 'offer' | 'answer') => (m: { room: string, from: string, sdp: string }) => {
-    if (m.room !== state.room || m.from !== state.partner?.peerId) return
-    event(type)
-    const target = call ?? (type === 'offer' ? createCall() : undefined)
-    target?.receive({ kind: 'description', description: { type, sdp: m.sdp } }).catch(showError)
+  // The call's PeerCall handles offers, answers and candidates itself; the page lists them, and
+  // creates its call on the first offer (and hands that offer over: the call was not listening yet).
+  for (const type of ['offer', 'answer'] as const) {
+    c.on(type, (m) => {
+      if (m.room !== state.room || m.from !== state.partner?.peerId) return
+      event(type)
+      if (call === undefined && m.type === 'offer') createCall().peer.receive(m)
+    })
   }
-  c.on('offer', description('offer'))
-  c.on('answer', description('answer'))
-  c.on('candidate', (m) => {
-    if (m.room !== state.room || m.from !== state.partner?.peerId || call === undefined) return
-    void call.receive({ kind: 'candidate', candidate: m.candidate })
-  })
 }
 
 async function joinRoom (c: SwitchboardClient, room: string): Promise<void> {
@@ -367,7 +357,7 @@ async function join (): Promise<void> {
     await c.connect()
     await refreshIceServers()
     // Refuse before joining: the partner would otherwise wait on a call that can never gather a candidate.
-    const noRelay = relayProblem(state.forceRelay, iceServers)
+    const noRelay = relayProblem(state.forceRelay, iceServers?.iceServers ?? [])
     if (noRelay !== undefined) throw new SwitchboardError('SWB_DEMO_NO_TURN', noRelay)
     await joinRoom(c, room)
   } catch (err) {

@@ -1,9 +1,10 @@
 import type { FastifyRequest } from 'fastify'
+import { BEARER_SUBPROTOCOL_PREFIX, SUBPROTOCOL } from '../../client/protocol.js'
 
 /** Subprotocol a Switchboard WebSocket client offers; the server must select this one, never the bearer entry. */
-export const SIGNALING_SUBPROTOCOL = 'switchboard.v1'
-/** Browsers cannot set headers on a WebSocket, so the token rides as a subprotocol `bearer.<jwt>`. */
-export const BEARER_SUBPROTOCOL_PREFIX = 'bearer.'
+export const SIGNALING_SUBPROTOCOL = SUBPROTOCOL
+/** Browsers cannot set headers on a WebSocket, so the token rides as a subprotocol `bearer.<jwt>` (defined with the client's constants). */
+export { BEARER_SUBPROTOCOL_PREFIX }
 /** Query parameter name for the token on WebSocket upgrades (RFC 6750 §2.3). */
 export const ACCESS_TOKEN_QUERY = 'access_token'
 

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { CANDIDATE_TYPES, MAX_META_BYTES } from '../../client/protocol.js'
 
 /**
  * The signaling protocol, message by message. These schemas are the single source of truth: the
@@ -12,8 +13,6 @@ export const RoomName = Type.String({ minLength: 1, maxLength: 128, pattern: '^[
 export const PeerId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$', description: 'Server-assigned peer (connection) id' })
 /** Optional client correlation id, echoed as `ref` in an `error` that refuses the message. */
 const MessageId = Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Client correlation id, echoed as `ref` in errors' }))
-/** Every `joined` lists each member's meta, so it is kept small (capacity × meta bounds that message). */
-export const MAX_META_BYTES = 2048
 /** Small, free-form peer metadata (display name, device kind...); its JSON size is checked on join. */
 export const PeerMeta = Type.Record(Type.String({ pattern: '^[\\s\\S]{1,64}$' }), Type.Unknown(), {
   description: `Free-form peer metadata shown to the room: at most 32 keys of 1-64 characters, ${MAX_META_BYTES} bytes as JSON`,
@@ -63,7 +62,7 @@ export const RefreshMessage = clientMessage('refresh', { token: Type.String({ mi
 export const AckMessage = clientMessage('ack', { seq: Type.Integer({ minimum: 0 }) },
   'Optional: the client has processed every message up to `seq`; the server may free its replay buffer up to there.')
 
-export const CandidateType = Type.Union(['host', 'srflx', 'prflx', 'relay', 'unknown'].map((t) => Type.Literal(t)), {
+export const CandidateType = Type.Union(CANDIDATE_TYPES.map((t) => Type.Literal(t)), {
   description: 'Type of the local candidate of the selected ICE candidate pair (unknown before one is selected)'
 })
 export const StatsMessage = clientMessage('stats', {
@@ -182,29 +181,9 @@ export type ServerMessageOf<T extends ServerMessageType> = Extract<ServerMessage
 export type OutgoingMessage = ServerMessage extends infer M ? M extends { seq: number } ? Omit<M, 'seq'> : never : never
 
 /**
- * Messages that belong to the peer's session: each advances `seq` and is replayed on resume. The
- * others (`welcome`, `pong`, `error`, `reconnect`, `token-expiring`, `refreshed`) answer one
- * connection only: they carry the current `seq` without advancing it and are never replayed.
+ * Constants both sides use are defined once, in the client package (it cannot import server code):
+ * REPLAYED_TYPES (messages that advance `seq` and are replayed on resume; `welcome`, `pong`, `error`,
+ * `reconnect`, `token-expiring` and `refreshed` answer one connection only), the close codes, the
+ * subprotocol and MAX_META_BYTES.
  */
-export const REPLAYED_TYPES: ReadonlySet<ServerMessageType> = new Set<ServerMessageType>([
-  'joined', 'left', 'peer-joined', 'peer-left', 'offer', 'answer', 'candidate', 'message', 'room-ended', 'removed'
-])
-
-/** WebSocket close codes the server uses (4000-4999 are application-defined). */
-export const CloseCode = {
-  GOING_AWAY: 1001,
-  /** Sent by ws itself: a text frame that is not valid UTF-8 (RFC 6455 requires failing the connection). */
-  INVALID_UTF8: 1007,
-  POLICY: 1008,
-  TOO_BIG: 1009,
-  TOKEN_EXPIRED: 4001,
-  HEARTBEAT_TIMEOUT: 4002,
-  /** The integrator revoked the user's sessions (admin API): the session is over, and the old token refused. */
-  SESSIONS_REVOKED: 4003,
-  SLOW_CONSUMER: 4008,
-  SESSION_REPLACED: 4009,
-  RATE_LIMIT_ABUSE: 4029
-} as const
-
-/** The subprotocol the server selects; clients may also offer `bearer.<jwt>` to carry their token. */
-export const SUBPROTOCOL = 'switchboard.v1'
+export { MAX_META_BYTES, REPLAYED_TYPES, ServerCloseCode as CloseCode, SUBPROTOCOL } from '../../client/protocol.js'

@@ -13,7 +13,7 @@ const browserCtor: SocketConstructor | undefined = (globalThis as { WebSocket?: 
 // Node 22+ has a global WebSocket (undici's), Node 20 none: the suite runs on both.
 const NODE_MAJOR = Number(process.versions.node.split('.')[0])
 
-t.test('the client repeats the server constants exactly (it cannot import their values)', async (t) => {
+t.test('client and server constants agree (one definition, in client/protocol.ts)', async (t) => {
   t.equal(SUBPROTOCOL, server.SUBPROTOCOL)
   t.equal(BEARER_SUBPROTOCOL_PREFIX, SERVER_BEARER_PREFIX)
   for (const [name, code] of Object.entries(server.CloseCode)) {
@@ -63,5 +63,6 @@ t.test('the client bundles for browsers without any server code or Node module',
   t.ok(inputs.length > 0 && inputs.every((path) => path.startsWith('client/')), `only client/ modules: ${inputs.join(', ')}`)
   const code = result.outputFiles[0]?.text ?? ''
   t.notMatch(code, /typebox|node:|require\(/i)
-  t.ok(code.length < 60_000, `small (${code.length} bytes)`)
+  // Unminified, PeerCall included; the package's minified browser bundle is about half of this.
+  t.ok(code.length < 90_000, `small (${code.length} bytes)`)
 })

@@ -1,0 +1,89 @@
+/**
+ * One side of a PeerCall in its own Node process, on node-datachannel's RTCPeerConnection polyfill
+ * (libdatachannel). Run by test/client/peer-call-node.test.ts:
+ *   tsx test/helpers/node-peer.ts   with SWB_URL, SWB_TOKEN, SWB_ROOM, SWB_ROLE (offer|answer), SWB_RELAY (1|0)
+ * The offering side opens a data channel and sends `ping <n>`; the other echoes `pong <n>`. Each
+ * process prints one JSON line with what it saw, then exits 0 (or 1 with the error).
+ */
+import { WebSocket } from 'ws'
+import { RTCPeerConnection } from 'node-datachannel/polyfill'
+import { encodeTurnCredentials, PeerCall, SwitchboardClient, type PeerConnectionConstructor } from '../../client/index.js'
+
+const env = (name: string): string => {
+  const value = process.env[name]
+  if (value === undefined || value === '') throw new Error(`${name} is not set`)
+  return value
+}
+
+async function main (): Promise<Record<string, unknown>> {
+  const role = env('SWB_ROLE')
+  const room = env('SWB_ROOM')
+  const relay = process.env.SWB_RELAY === '1'
+  const client = new SwitchboardClient({ url: env('SWB_URL'), token: env('SWB_TOKEN'), WebSocket })
+  await client.connect()
+  const joined = await client.join(room)
+  const peer = joined.peers[0] ?? (await client.waitFor('peer-joined', { filter: (m) => m.room === room, timeoutMs: 60_000 })).peer
+  const call = new PeerCall(client, {
+    room,
+    peerId: peer.peerId,
+    // The polyfill's class is structurally a (partial) RTCPeerConnection.
+    RTCPeerConnection: RTCPeerConnection as unknown as PeerConnectionConstructor,
+    // libdatachannel reads TURN credentials from the URL: `expiry:user` has a colon.
+    adaptIceServers: encodeTurnCredentials,
+    configuration: relay ? { iceTransportPolicy: 'relay' } : {}
+  })
+  const errors: string[] = []
+  call.on('error', ({ error }) => errors.push(`${error.code}: ${error.message}`))
+  const states: string[] = []
+  const connected = new Promise<void>((resolve) => {
+    call.on('connectionstatechange', ({ state }) => {
+      states.push(state)
+      if (state === 'connected') resolve()
+    })
+  })
+  const rounds = 3
+  const channel: RTCDataChannel = role === 'offer'
+    ? await call.createDataChannel('chat')
+    : (await call.waitFor('datachannel', { timeoutMs: 60_000 })).channel
+  const done = new Promise<number>((resolve) => {
+    let pongs = 0
+    channel.onmessage = ({ data }) => {
+      const text = String(data)
+      if (text.startsWith('ping ')) {
+        channel.send(`pong ${text.slice(5)}`)
+        if (text === `ping ${rounds}`) resolve(rounds)
+      } else if (text.startsWith('pong ')) {
+        pongs++
+        if (pongs < rounds) channel.send(`ping ${pongs + 1}`)
+        else resolve(pongs)
+      }
+    }
+  })
+  await connected
+  if (role === 'offer') {
+    if (channel.readyState !== 'open') await new Promise<void>((resolve) => { channel.onopen = () => resolve() })
+    channel.send('ping 1')
+  }
+  const exchanged = await done
+  const pc = await call.ready
+  let local: string | undefined
+  ;(await pc.getStats()).forEach((entry: { type?: string, candidateType?: string }) => {
+    if (entry.type === 'local-candidate') local = entry.candidateType
+  })
+  // node-datachannel's own view of the selected pair (its getStats() has the same types, fewer fields).
+  const pair = (pc as unknown as { selectedCandidatePair?: () => { local: { type: string, address: string, port: number }, remote: { type: string, address: string, port: number } } | null }).selectedCandidatePair?.()
+  const localCandidates = ((pc as unknown as { ext_localCandidates?: Array<{ candidate: string }> }).ext_localCandidates ?? []).map((c) => / typ (\w+)/.exec(c.candidate)?.[1])
+  // Let the last pong leave before the connection goes.
+  await new Promise((resolve) => setTimeout(resolve, role === 'offer' ? 0 : 200))
+  call.close()
+  await client.close()
+  return { role, exchanged, local, pair, localCandidates, states, errors, polite: call.polite, turn: (call.iceServers?.iceServers ?? []).some((s) => s.urls.some((u) => u.startsWith('turn:'))) }
+}
+
+main().then((result) => {
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+  process.exit(0)
+}, (err: unknown) => {
+  process.stdout.write(`${JSON.stringify({ error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) })}\n`)
+  process.exit(1)
+})
