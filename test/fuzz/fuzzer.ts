@@ -404,6 +404,9 @@ export async function startFuzzTarget (config: Partial<Config> = {}): Promise<Fu
   return startTarget({ ...FUZZ_CONFIG, ...config })
 }
 
+/** Thrown by the property once the run has sent its frames: fast-check has no stop condition of its own. */
+class Done extends Error {}
+
 export const mb = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MB`
 
 /** Runs the fuzzer against a fresh instance until `frames` frames are sent or a property fails. */
@@ -420,8 +423,6 @@ export async function runFuzz (options: FuzzOptions): Promise<FuzzResult> {
     await world.probe(budget)
     let lastProgress = performance.now()
     const property = fc.asyncProperty(batchArb(world.shape(config.WS_MESSAGE_BURST as number), batchSize), async (actions) => {
-      // fast-check generates a fixed number of runs; the rest after the target count are skipped.
-      if (world.summary.frames >= options.frames) return
       world.send(actions)
       await world.settle()
       if (world.batch % probeEvery === 0) await world.probe(budget)
@@ -431,14 +432,15 @@ export async function runFuzz (options: FuzzOptions): Promise<FuzzResult> {
         lastProgress = performance.now()
         options.progress(`${world.summary.frames} frames, ${world.summary.batches} batches, heap ${mb(world.summary.heap.last)}, ${((performance.now() - started) / 1000).toFixed(0)} s`)
       }
+      if (world.summary.frames >= options.frames) throw new Done()
     })
-    // Each batch has at least batchSize / 2 frames unless peers were closed mid-batch: generous run count.
-    const numRuns = Math.ceil(options.frames / batchSize) * 3 + 10
     // The instance keeps its state from one run to the next, so shrinking would replay batches against a
     // different state: stop at the first failure and report the batch as it was.
-    const details = await fc.check(property, { seed: options.seed, numRuns, endOnFailure: true })
+    // fast-check counts runs, the fuzzer frames: no run limit, and a run ends the check once enough frames
+    // were sent (by failing with Done, which is not a failure).
+    const details = await fc.check(property, { seed: options.seed, numRuns: Number.MAX_SAFE_INTEGER, endOnFailure: true })
     let failure: string | undefined
-    if (details.failed) {
+    if (details.failed && !(details.errorInstance instanceof Done)) {
       const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)
       failure = `seed ${options.seed}, batch ${world.batch} (path ${details.counterexamplePath ?? '?'}):\n${error}`
     } else {
