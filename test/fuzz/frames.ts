@@ -251,6 +251,8 @@ export interface Frame {
   kind: Template['k']
   /** A close the server may answer this frame with (1009 too big, 1007 invalid UTF-8, 4029 flood). */
   mayClose?: number
+  /** The server certainly closes the socket on this frame (and reads nothing after it). */
+  closes?: boolean
 }
 
 const RELAYED = new Set(['offer', 'answer', 'candidate', 'message'])
@@ -356,7 +358,10 @@ function sized (t: Extract<Template, { k: 'size' }>, r: Resolver): Frame {
 export function frames (t: Template, r: Resolver): Frame[] {
   const out = unchecked(t, r)
   // Whatever its kind, a frame over twice the limit is refused by ws itself (maxPayload), with 1009.
-  for (const f of out) if (f.mayClose === undefined && Buffer.byteLength(f.data) > 2 * r.maxBytes) f.mayClose = 1009
+  for (const f of out) {
+    if (f.mayClose === undefined && Buffer.byteLength(f.data) > 2 * r.maxBytes) f.mayClose = 1009
+    if (f.mayClose === 1009 || f.mayClose === 1007) f.closes = true
+  }
   return out
 }
 

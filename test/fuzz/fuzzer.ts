@@ -461,7 +461,7 @@ export async function runFuzz (options: FuzzOptions): Promise<FuzzResult> {
 export function formatSummary (s: FuzzSummary): string {
   const list = (m: Record<string, number>): string => Object.entries(m).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'
   return [
-    `seed ${s.seed}: ${s.frames} frames in ${s.batches} batches, ${(s.durationMs / 1000).toFixed(1)} s (${Math.round(s.frames / (s.durationMs / 1000))} frames/s); ${s.skipped} skipped (socket closed by an earlier frame)`,
+    `seed ${s.seed}: ${s.frames} frames in ${s.batches} batches, ${(s.durationMs / 1000).toFixed(1)} s (${Math.round(s.frames / (s.durationMs / 1000))} frames/s); ${s.skipped} not sent (they followed a frame that closes the socket)`,
     `frames by kind: ${list(s.framesByKind)}`,
     `outcomes: ${list(s.outcomes)}`,
     `closes: ${list(s.closes)}; fresh sessions after a failed resume: ${list(s.freshSessions)}`,

@@ -34,6 +34,8 @@ export class FuzzPeer {
   /** The last frames sent (kind and size), to say what preceded a violation. */
   readonly recent: string[] = []
   open = false
+  /** A frame the server closes the socket on was sent: what follows would be discarded unread, so it is not sent. */
+  closing = false
   /** The client socket's last error (a protocol error on the client side shows as close 1006). */
   lastError = ''
   private readonly pongs = new Map<string, (outcome: 'pong' | 'refused' | 'closed') => void>()
@@ -53,6 +55,7 @@ export class FuzzPeer {
     const query = resuming ? { resume: this.resumeToken, lastSeq: String(this.lastSeq) } : undefined
     const socket = new WebSocket(signalUrl(this.host.base, query), [], { headers: { authorization: `Bearer ${this.token}` } })
     this.socket = socket
+    this.closing = false
     return new Promise<Welcome>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.name}: no welcome within ${timeoutMs} ms`)), timeoutMs)
       socket.on('error', (err) => {
@@ -100,7 +103,8 @@ export class FuzzPeer {
 
   /** Sends one frame if the socket is open; false when it was skipped (closed by an earlier frame). */
   send (frame: Frame): boolean {
-    if (!this.open || this.socket === undefined) return false
+    if (!this.open || this.closing || this.socket === undefined) return false
+    if (frame.closes === true) this.closing = true
     if (frame.mayClose !== undefined) this.mayClose.add(frame.mayClose)
     const head = typeof frame.data === 'string' ? frame.data.slice(0, 60) : frame.data.subarray(0, 60).toString()
     if (this.recent.push(`${frame.kind}${frame.binary ? ' (binary)' : ''} ${frame.data.length} ${typeof frame.data === 'string' ? 'chars' : 'bytes'}: ${head}`) > 8) this.recent.shift()
