@@ -83,9 +83,12 @@ t.test('by default the timer acks about one second after a message arrives', asy
   const started = Date.now()
   // `joined` carries seq 1: the first message to acknowledge.
   await bob.join('r')
-  await until(() => acks.length > 0, 3000, 'the timer ack')
+  await until(() => acks.length > 0, 8000, 'the timer ack')
   const elapsed = Date.now() - started
-  t.ok(elapsed >= 950 && elapsed < 2500, `after about 1 s (${elapsed} ms)`)
+  // The exact interval is proved with the fake clock above; this only shows the default is the real
+  // timer at about a second. Timers never fire early, but a busy machine makes them late: the upper
+  // bound only rules out a much longer default (or none at all).
+  t.ok(elapsed >= 950 && elapsed < 6000, `after about 1 s (${elapsed} ms)`)
   t.same(acks, [{ peerId: bob.peerId, seq: 1 }])
 })
 

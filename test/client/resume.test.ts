@@ -223,20 +223,21 @@ t.test('a token-expired close without a token function stops; with one, the clie
   const exp = Math.floor(Date.now() / 1000) + 2
   // Static token: nothing can renew it.
   const fixed = await connectedClient(t, base, 'fixed', { token: await signTestToken({ sub: 'fixed', exp }) })
+  // Listened for from here on: on a busy machine exp may pass while the other client is still being set
+  // up, and a close that happened before waitFor() was called would never be seen.
+  const fixedClosed = fixed.waitFor('close', { timeoutMs: 15_000 })
   // Token function that only renews with the same expiry first (refresh cannot help), then properly.
   let calls = 0
   const renewing = makeClient(t, base, {
     token: async () => (++calls <= 2 ? signTestToken({ sub: 'renewing', exp }) : signTestToken({ sub: 'renewing' }))
   })
+  const renewingClosed = renewing.waitFor('close', { timeoutMs: 15_000 })
   const expiring: number[] = []
   renewing.on('token-expiring', (m) => expiring.push(m.tokenExpiresAt))
   await renewing.connect()
   await renewing.join('r')
 
-  const [fixedClose, renewingClose] = await Promise.all([
-    fixed.waitFor('close', { timeoutMs: 5000 }),
-    renewing.waitFor('close', { timeoutMs: 5000 })
-  ])
+  const [fixedClose, renewingClose] = await Promise.all([fixedClosed, renewingClosed])
   t.match(fixedClose, { code: 4001, willReconnect: false })
   t.equal(fixed.state, 'closed')
   t.match(renewingClose, { code: 4001, willReconnect: true })

@@ -130,10 +130,9 @@ t.test('leave answers `left`, tells the others `peer-left` (left), and ends rela
 t.test('closing with 1000 ends the session at once: peer-left (left) without waiting for the grace period', async (t) => {
   const h = await signalingServer(t, { RESUME_GRACE_SECONDS: 3600 })
   const [a, b] = await pair(h, 'r')
-  const started = Date.now()
   b.close(1000)
-  t.match(await a.next('peer-left', 2000), { room: 'r', peerId: b.peerId, reason: 'left' })
-  t.ok(Date.now() - started < 2000)
+  // Within seconds, where the grace period is an hour: no stopwatch needed to tell the two apart.
+  t.match(await a.next('peer-left', 10_000), { room: 'r', peerId: b.peerId, reason: 'left' })
   // Its resume token is now dead.
   const again = await h.connect('patient', { query: { resume: b.welcome.resumeToken as string, lastSeq: '0' } })
   t.match(again.welcome, { resumed: false, resumeError: { code: 'SWB_RESUME_EXPIRED' } })

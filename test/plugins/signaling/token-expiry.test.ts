@@ -1,18 +1,19 @@
 import t from 'tap'
 import { pair, signalingServer } from '../../helpers/signaling-harness.js'
-import { WsPeer } from '../../helpers/ws-peer.js'
+import { WsPeer, until } from '../../helpers/ws-peer.js'
 
 /** An `exp` two whole seconds ahead (JWT exp has one-second resolution). */
 const soon = (): number => Math.floor(Date.now() / 1000) + 2
 
 t.test('token-expiring, then close 4001 at exp; the session stays resumable with a new token', async (t) => {
   const h = await signalingServer(t, { TOKEN_EXPIRY_WARNING_SECONDS: 1, RESUME_GRACE_SECONDS: 3600 })
+  // Everything else first: all that must happen before exp is this one connection and its join.
+  const b = await h.joined('patient', 'r')
   const exp = soon()
   const a = h.track(await WsPeer.connect(h.base, await h.token('doctor', { expiresIn: exp })))
   t.equal(a.welcome.tokenExpiresAt, exp * 1000, 'welcome says when the token lapses')
   a.send({ type: 'join', room: 'r' })
   await a.next('joined')
-  const b = await h.joined('patient', 'r')
 
   const warning = await a.next('token-expiring', 3000)
   t.match(warning, { type: 'token-expiring', tokenExpiresAt: exp * 1000 })
@@ -28,7 +29,9 @@ t.test('token-expiring, then close 4001 at exp; the session stays resumable with
 })
 
 t.test('refresh with a new token for the same user keeps the connection past the old exp', async (t) => {
-  const h = await signalingServer(t, { TOKEN_EXPIRY_WARNING_SECONDS: 1 })
+  // The warning window covers the token's whole life, so the warning comes right after the welcome and
+  // the refresh has until exp (one to two seconds) to get through, not just the last second.
+  const h = await signalingServer(t, { TOKEN_EXPIRY_WARNING_SECONDS: 2 })
   const exp = soon()
   const a = h.track(await WsPeer.connect(h.base, await h.token('doctor', { expiresIn: exp })))
   await a.next('token-expiring', 3000)
@@ -38,7 +41,8 @@ t.test('refresh with a new token for the same user keeps the connection past the
   const refreshed = await a.next('refreshed')
   t.ok((refreshed.tokenExpiresAt as number) > Date.now() + 3_500_000, 'the new expiry is announced')
 
-  await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 300))
+  // Past the old exp ("already": waiting longer only makes it surer), then a round trip.
+  await until(() => Date.now() > exp * 1000 + 300, 'the old token to lapse', 5000)
   t.ok(a.isOpen, 'still open after the old token lapsed')
   await a.sync()
   t.equal(a.ofType('token-expiring').length, 1, 'no new warning for the fresh token yet')
