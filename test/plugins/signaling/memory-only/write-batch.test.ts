@@ -1,10 +1,12 @@
 import t from 'tap'
 import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
-import { pair, signalingServer } from '../../helpers/signaling-harness.js'
+import { pair, signalingServer } from '../../../helpers/signaling-harness.js'
 
 // write-batch.ts: the frames one TCP chunk brings go to each recipient in one write system call, in
 // order. Counted with the kernel's own figure for this process (client and server both run here).
+// In memory only, hence this folder, which the Redis rerun of the signaling suite does not read: with
+// Redis a relay reaches its recipient through a pub/sub delivery, outside the sender's chunk.
 const writeSyscalls = (): number => Number(/syscw: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1])
 
 t.test('a burst of candidates in one TCP chunk reaches the recipient in one write, in order', async (t) => {
