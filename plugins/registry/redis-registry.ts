@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
+import { Redis } from 'ioredis'
 import type { PeerInfo } from '../signaling/messages.js'
 import { ENDED_TOKEN, RedisKeys, encodeUserId } from './keys.js'
 import { connectRedis, createRedisClient, describeRedis, type RedisClient, type RedisConnectionSettings } from './redis-connection.js'
@@ -9,6 +10,7 @@ import { SESSION_ENDED_EPOCH, adminPayload, dispatchChannelMessage, takeoverPayl
 import { PeerInbox, type BufferRead, type InboxSource } from './redis-inbox.js'
 import { RedisLiveness } from './redis-liveness.js'
 import { RedisRecovery } from './redis-recovery.js'
+import { batchWritesOf, holdWrites } from '../signaling/write-batch.js'
 import { endedRoom } from './membership.js'
 import {
   NO_MEMBERSHIP_LISTENER, REVOCATION_KEPT_MS, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
@@ -188,6 +190,8 @@ export class RedisRegistry implements RoomRegistry {
     // Publications sent while the subscriber was away are lost: read what they carried from the buffers,
     // and check that no peer was claimed elsewhere meanwhile.
     this.subscriber.on('ready', () => { if (this.ready) this.recovery.verifyOwned() })
+    batchDeliveryWrites(this.subscriber)
+    this.subscriber.on('ready', () => batchDeliveryWrites(this.subscriber))
 
     await this.liveness.register()
     await this.loadRevocations()
@@ -539,6 +543,8 @@ export class RedisRegistry implements RoomRegistry {
     // Past this (in Redis time) the sender has been refused already: the script then does nothing,
     // so a refusal always means "not delivered", even when a stalled Redis runs it much later.
     const deadline = Date.now() + this.clockOffsetMs + settings.commandTimeoutMs
+    // The relays of one client chunk (a burst of candidates) go to Redis in one write (write-batch.ts).
+    if (this.client instanceof Redis) holdWrites(this.client.stream)
     return this.script('swbRelay', this.peerKeys(peerId),
       [room, body, limits.bufferMessages, limits.bufferBytes, this.stateTtlMs, this.instanceId, this.channelHead, this.channelTail, deadline, peerId])
       .then((reply) => {
@@ -853,4 +859,19 @@ function deliveryOutcome ([status, , attached]: ScriptReplies['swbRelay']): Deli
 /** A room's state from the strings Redis keeps (createdAt in ms, settings as JSON or ''). */
 function roomState (createdAt: string, settings: string): RoomState {
   return settings === '' ? { createdAt: Number(createdAt) } : { createdAt: Number(createdAt), settings: JSON.parse(settings) as RoomSettings }
+}
+
+/**
+ * Publications from other instances arrive many to a chunk of the subscriber's connection: bracket its
+ * reads (write-batch.ts) so that what one chunk delivers leaves each recipient's socket in one writev.
+ * Each reconnect brings a new stream, seen at 'ready' (after ioredis attached its parser). A Cluster
+ * subscribes through a connection per node and is left as is: its deliveries are written one by one.
+ */
+const batchedStreams = new WeakSet<object>()
+function batchDeliveryWrites (subscriber: RedisClient): void {
+  if (!(subscriber instanceof Redis)) return
+  const stream = subscriber.stream
+  if (stream === undefined || batchedStreams.has(stream)) return
+  batchedStreams.add(stream)
+  batchWritesOf(stream)
 }
