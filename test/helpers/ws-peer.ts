@@ -137,7 +137,7 @@ export class WsPeer {
       const waiter = { match: pred, resolve: (m: Msg) => { clearTimeout(timer); resolve(m) }, from: sinceIndex }
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter)
-        reject(new Error(`timed out waiting for ${typeof match === 'string' ? match : 'a matching message'}; got ${this.received.map((m) => m.type).join(',')}`))
+        reject(new Error(`timed out waiting for ${typeof match === 'string' ? match : 'a matching message'}; got ${this.received.map((m) => m.type === 'error' ? `error ${String(m.code)}` : m.type).join(',')}`))
       }, timeoutMs)
       this.waiters.push(waiter)
     })

@@ -6,10 +6,17 @@ import { WsPeer, until } from '../helpers/ws-peer.js'
 
 const skip = requireRedis(t)
 
-/** Every key under the prefix, with its TTL in ms (-1 = none). */
+/**
+ * Every key under the prefix, with its TTL in ms (-1 = none), read in one redis-cli call: redis-cli
+ * runs synchronously and blocks this process, which hosts the survivor; a call per key (polled in a
+ * loop) stalled it for seconds on a busy machine, long enough to refuse its own peers.
+ */
+const KEYS_WITH_TTL = "local out = {} for _, k in ipairs(redis.call('KEYS', 'swb:*')) do out[#out + 1] = k out[#out + 1] = redis.call('PTTL', k) end return out"
 function keysWithTtl (redis: RedisServer): Map<string, number> {
-  const keys = redis.cli('--scan', '--pattern', 'swb:*').split('\n').filter(Boolean)
-  return new Map(keys.map((k) => [k, Number(redis.cli('pttl', k).trim())]))
+  const lines = redis.cli('--no-raw', 'eval', KEYS_WITH_TTL, '0').split('\n').filter(Boolean)
+  const keys = new Map<string, number>()
+  for (let i = 0; i + 1 < lines.length; i += 2) keys.set(JSON.parse(lines[i]!.replace(/^\s*\d+\) /, '')) as string, Number(lines[i + 1]!.replace(/^\s*\d+\) \(integer\) /, '')))
+  return keys
 }
 
 t.test('SIGKILL of an instance: its peers leave their rooms within the documented bound and nothing stale stays', skip, async (t) => {

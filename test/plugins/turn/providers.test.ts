@@ -9,7 +9,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 
 const CF = { keyId: 'cf-key-id-123', apiToken: 'cf-api-token-secret-value' }
 const TW = { accountSid: 'AC0123456789abcdef0123456789abcdef', authToken: 'twilio-auth-token-secret' }
-// Short, so the timeout cases stay fast: two attempts ≈ 0.5 s.
+// Short, so the timeout case stays fast: two attempts ≈ 0.5 s. Only the case that waits for the timeout
+// uses it: elsewhere a busy machine could make a healthy answer miss 250 ms and cause a retry.
 const TIMEOUT_MS = 250
 
 interface Setup { provider: 'cloudflare' | 'twilio', start: (t: Test) => Promise<FakeProvider>, config: (url: string) => Partial<Config> }
@@ -38,7 +39,7 @@ async function issue (app: FastifyInstance, ttl?: number): Promise<LightMyReques
 
 t.test('cloudflare: documented request, answer mapped, port-53 URLs dropped', async (t) => {
   const fake = await startFakeCloudflare(t, CF)
-  const app = await build(t, { ...setups[0]!.config(fake.url), STUN_URLS: '', TURN_UPSTREAM_TIMEOUT_MS: TIMEOUT_MS })
+  const app = await build(t, { ...setups[0]!.config(fake.url), STUN_URLS: '' })
   const res = await issue(app, 600)
   t.equal(res.statusCode, 200)
   t.same(fake.requests.map((r) => ({ ...r })), [{
@@ -102,7 +103,7 @@ t.test('twilio: documented request, answer mapped, legacy url dropped, ttl from 
 for (const setup of setups) {
   t.test(`${setup.provider}: failure modes map to exact problems, never a hang`, async (t) => {
     const fake = await setup.start(t)
-    const app = await build(t, { ...setup.config(fake.url), TURN_UPSTREAM_TIMEOUT_MS: TIMEOUT_MS, TURN_RATE_LIMIT_MAX: 1000 })
+    const app = await build(t, { ...setup.config(fake.url), TURN_RATE_LIMIT_MAX: 1000 })
 
     fake.mode = 'fail-once'
     let res = await issue(app)
@@ -131,14 +132,16 @@ for (const setup of setups) {
 
     fake.mode = 'slow'
     fake.requests.length = 0
+    const impatient = await build(t, { ...setup.config(fake.url), TURN_UPSTREAM_TIMEOUT_MS: TIMEOUT_MS })
     const started = Date.now()
-    res = await issue(app)
+    res = await issue(impatient)
     const elapsed = Date.now() - started
     t.equal(res.statusCode, 503, 'no answer → unavailable after the timeout and one retry')
     t.equal(res.json().code, 'SWB_TURN_UPSTREAM_UNAVAILABLE')
     t.match(res.json().detail, /timeout/)
     t.equal(fake.requests.length, 2)
-    t.ok(elapsed >= 2 * TIMEOUT_MS - 20 && elapsed < 2 * TIMEOUT_MS + 1500, `bounded by 2 × TURN_UPSTREAM_TIMEOUT_MS (took ${elapsed} ms)`)
+    // The upper bound leaves room for a busy machine; what it rules out is waiting on the upstream.
+    t.ok(elapsed >= 2 * TIMEOUT_MS - 20 && elapsed < 2 * TIMEOUT_MS + 2000, `bounded by 2 × TURN_UPSTREAM_TIMEOUT_MS (took ${elapsed} ms)`)
 
     await fake.goDown()
     res = await issue(app)
@@ -163,7 +166,7 @@ for (const setup of setups) {
 
   t.test(`${setup.provider}: the API token and returned credentials never reach the logs`, async (t) => {
     const fake = await setup.start(t)
-    const { app, logs } = await buildWithLogs(t, { ...setup.config(fake.url), TURN_UPSTREAM_TIMEOUT_MS: TIMEOUT_MS })
+    const { app, logs } = await buildWithLogs(t, setup.config(fake.url))
     fake.mode = 'fail-once'
     const res = await issue(app)
     t.equal(res.statusCode, 200)
