@@ -50,7 +50,16 @@ export default fp(async (app) => {
   if (file !== undefined) {
     const destination = pino.destination({ dest: file, append: true, mkdir: true, sync: false })
     logger = pino({ level, base: { audit: true }, ...roomLabelOptions(app.roomLabel) }, destination)
-    app.addHook('onClose', async () => { destination.flushSync(); destination.end() })
+    // end() writes what is buffered once a write in flight is done, then closes the file: waiting for
+    // 'close' means every event audited before shutdown is on disk (flushSync alone could return with an
+    // asynchronous write still in flight, and throws while the file is still opening).
+    app.addHook('onClose', async () => {
+      await new Promise<void>((resolve) => {
+        destination.once('close', () => resolve())
+        destination.once('error', () => resolve())
+        destination.end()
+      })
+    })
   } else {
     // No redaction here: the app logger's wildcard paths cost about 10 µs a line (measured), and an audit
     // line carries only the whitelisted, non-secret fields below, picked one by one. The app logger's
