@@ -68,6 +68,8 @@ export interface TurnServerOptions {
    * as before. DTLS stays off either way: browsers do not speak DTLS to TURN servers.
    */
   tls?: { certFile: string, keyFile: string }
+  /** Also listen on ::1 (relays stay IPv4 on 127.0.0.1): a client there has no IPv4 path but its relay. */
+  ipv6?: boolean
 }
 
 /**
@@ -95,6 +97,7 @@ export async function startTurnServer (t: TestLike, options: TurnServerOptions):
   const logFile = join(dir, 'turnserver.log')
   const conf = [
     'listening-ip=127.0.0.1',
+    ...(options.ipv6 === true ? ['listening-ip=::1'] : []),
     'relay-ip=127.0.0.1',
     `listening-port=${port}`,
     `min-port=${minRelay}`,
