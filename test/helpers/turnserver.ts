@@ -70,6 +70,11 @@ export interface TurnServerOptions {
   tls?: { certFile: string, keyFile: string }
   /** Also listen on ::1 (relays stay IPv4 on 127.0.0.1): a client there has no IPv4 path but its relay. */
   ipv6?: boolean
+  /**
+   * Listen on this port (a TURN server coming back where a stopped one was, as clients' ICE servers
+   * still name it) instead of a free one picked at random. It must be free for UDP and TCP.
+   */
+  port?: number
 }
 
 /**
@@ -87,7 +92,8 @@ async function freeListeningPort (): Promise<number> {
 
 export async function startTurnServer (t: TestLike, options: TurnServerOptions): Promise<TurnServer> {
   const dir = mkdtempSync(join(tmpdir(), 'swb-coturn-'))
-  const port = await freeListeningPort()
+  const port = options.port ?? await freeListeningPort()
+  if (options.port !== undefined && !(await udpPortFree(port) && await tcpPortFree(port))) throw new Error(`port ${port} is taken: cannot start turnserver there`)
   let tlsPort: number | undefined
   while (options.tls !== undefined && (tlsPort === undefined || tlsPort === port)) tlsPort = await freeListeningPort()
   // Relay ports above the ephemeral range; a random block so parallel test files rarely overlap
