@@ -37,10 +37,11 @@ function samples (markdown: string): Array<{ heading: string, code: string }> {
   return found
 }
 
-// What the browser sample takes from the page around it and from the app's login: declared, not
+// What the browser samples take from the page around them and from the app's login: declared, not
 // written, as a reader's app would have them.
 const APP_GLOBALS = `
 declare function fetchMyJwt (): Promise<string>
+declare function showNotice (text: string): void
 declare const remoteVideo: HTMLVideoElement
 declare const localVideo: HTMLVideoElement
 declare const statusLine: HTMLElement
