@@ -11,10 +11,11 @@ import { ROOT } from '../helpers/client-package.js'
 /**
  * PeerCall on another WebRTC stack: two Node processes on node-datachannel's RTCPeerConnection
  * polyfill (libdatachannel) call each other through a real instance, directly and forced through a
- * real coturn with credentials from POST /v1/turn/credentials (URL-encoded by encodeTurnCredentials).
- * Forced means the selected pair is relay/relay on both sides: libdatachannel's 'relay' policy alone
- * does not get there on loopback (see IPv6OnlyPeerConnection in node-peer.ts), so the relayed peers
- * reach coturn over ::1 and have no IPv4 path but their relays.
+ * real coturn with credentials from POST /v1/turn/credentials (URL-encoded by encodeTurnCredentials:
+ * the direct calls allocate through the polyfill's TURN URLs). Forced means the selected pair is
+ * relay/relay on both sides: libdatachannel's 'relay' policy alone does not get there on loopback
+ * (see IPv6OnlyPeerConnection in node-peer.ts), so the relayed peers reach coturn over ::1 and have
+ * no IPv4 path but their relays.
  */
 
 const TSX = join(ROOT, 'node_modules/tsx/dist/cli.mjs')
