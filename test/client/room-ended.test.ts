@@ -70,6 +70,10 @@ t.test('room-ended and removed: typed client events, and PeerCall closes the cal
   t.match(await bobLeft, { room: staying, reason: 'removed' })
   t.same(aliceStaying.closes, ['peer-left'], 'the other side\'s call closed with peer-left')
 
+  // Out means out: there is nothing left to leave (an app's clean-up should expect that).
+  await t.rejects(alice.leave(ending), { code: 'SWB_NOT_IN_ROOM' }, 'leave() after room-ended: not in the room')
+  await t.rejects(bob.leave(staying), { code: 'SWB_NOT_IN_ROOM' }, 'leave() after removed: not in the room')
+
   // Both clients are still connected, and the room's name starts afresh.
   t.same([alice.state, bob.state], ['open', 'open'])
   t.match(await bob.join(ending), { room: ending, peers: [] }, 'the ended room can be joined again, empty')
