@@ -25,7 +25,7 @@ const TURN_SECRET = `ndc-turn-${randomBytes(8).toString('hex')}`
 t.setTimeout(300_000)
 
 interface Candidate { type: string, address: string, port: number }
-interface PeerResult { pair?: { local: Candidate, remote: Candidate } | null, localCandidates?: unknown, role?: string, exchanged?: number, local?: string, remote?: string, states?: string[], errors?: string[], polite?: boolean, turn?: boolean, error?: string }
+interface PeerResult { gathering?: string, pair?: { local: Candidate, remote: Candidate } | null, localCandidates?: unknown, role?: string, exchanged?: number, local?: string, remote?: string, states?: string[], errors?: string[], polite?: boolean, turn?: boolean, error?: string }
 
 function runPeer (t: { teardown (fn: () => unknown): void }, env: Record<string, string>): Promise<PeerResult> {
   const child = spawn(process.execPath, [TSX, PEER], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -96,6 +96,7 @@ if (skip === false) {
         t.equal(r.exchanged, 3, `${name}: three ping/pong rounds over the data channel`)
         t.ok(r.states?.includes('connected'), `${name} connected (${r.states?.join(' → ')})`)
         t.ok(r.turn, `${name} had TURN credentials from the instance`)
+        t.equal(r.gathering, 'complete', `${name} finished gathering (its TURN allocation included) before it closed`)
         if (relay) {
           const candidates = r.localCandidates as string[] | undefined
           t.ok(candidates !== undefined && candidates.length > 0 && candidates.every((c) => c === 'relay'), `${name}: relay candidates only (${JSON.stringify(candidates)})`)

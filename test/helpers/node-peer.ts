@@ -3,7 +3,7 @@
  * (libdatachannel). Run by test/client/peer-call-node.test.ts:
  *   tsx test/helpers/node-peer.ts   with SWB_URL, SWB_TOKEN, SWB_ROOM, SWB_ROLE (offer|answer), SWB_RELAY (1|0)
  * With SWB_RELAY=1 the peer's sockets are bound to ::1 and it reaches coturn over IPv6 (see
- * ipv6OnlyPeerConnection): its only IPv4 candidate is its relay, so the relay is the only path.
+ * IPv6OnlyPeerConnection): its only IPv4 candidate is its relay, so the relay is the only path.
  * The offering side opens a data channel and sends `ping <n>`; the other echoes `pong <n>`. Each
  * process prints one JSON line with what it saw, then exits 0 (or 1 with the error).
  */
@@ -68,6 +68,15 @@ async function main (): Promise<Record<string, unknown>> {
       if (state === 'connected') resolve()
     })
   })
+  // A direct call can be over before libjuice's TURN allocations are, and a closing side takes the
+  // other's ICE agent down with it: the test reads coturn's log for those allocations, so neither side
+  // ends the exchange before its own gathering (relay candidates included) is complete.
+  const gathered = call.ready.then(async (pc) => new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 20_000)
+    const check = (): void => { if (pc.iceGatheringState === 'complete') { clearTimeout(timer); resolve() } }
+    pc.addEventListener('icegatheringstatechange', check)
+    check()
+  }))
   const rounds = 3
   const channel: RTCDataChannel = role === 'offer'
     ? await call.createDataChannel('chat')
@@ -77,8 +86,9 @@ async function main (): Promise<Record<string, unknown>> {
     channel.onmessage = ({ data }) => {
       const text = String(data)
       if (text.startsWith('ping ')) {
-        channel.send(`pong ${text.slice(5)}`)
-        if (text === `ping ${rounds}`) resolve(rounds)
+        const pong = (): void => channel.send(`pong ${text.slice(5)}`)
+        if (text !== `ping ${rounds}`) pong()
+        else void gathered.then(() => { pong(); resolve(rounds) })
       } else if (text.startsWith('pong ')) {
         pongs++
         if (pongs < rounds) channel.send(`ping ${pongs + 1}`)
@@ -93,6 +103,7 @@ async function main (): Promise<Record<string, unknown>> {
   }
   const exchanged = await done
   const pc = await call.ready
+  await gathered
   let local: string | undefined
   let remote: string | undefined
   ;(await pc.getStats()).forEach((entry: { type?: string, candidateType?: string }) => {
@@ -106,7 +117,7 @@ async function main (): Promise<Record<string, unknown>> {
   await new Promise((resolve) => setTimeout(resolve, role === 'offer' ? 0 : 200))
   call.close()
   await client.close()
-  return { role, exchanged, local, remote, pair, localCandidates, states, errors, polite: call.polite, turn: (call.iceServers?.iceServers ?? []).some((s) => s.urls.some((u) => u.startsWith('turn:'))) }
+  return { role, exchanged, gathering: pc.iceGatheringState, local, remote, pair, localCandidates, states, errors, polite: call.polite, turn: (call.iceServers?.iceServers ?? []).some((s) => s.urls.some((u) => u.startsWith('turn:'))) }
 }
 
 main().then((result) => {

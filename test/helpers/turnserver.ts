@@ -91,9 +91,9 @@ async function freeListeningPort (): Promise<number> {
 }
 
 export async function startTurnServer (t: TestLike, options: TurnServerOptions): Promise<TurnServer> {
-  const dir = mkdtempSync(join(tmpdir(), 'swb-coturn-'))
   const port = options.port ?? await freeListeningPort()
   if (options.port !== undefined && !(await udpPortFree(port) && await tcpPortFree(port))) throw new Error(`port ${port} is taken: cannot start turnserver there`)
+  const dir = mkdtempSync(join(tmpdir(), 'swb-coturn-'))
   let tlsPort: number | undefined
   while (options.tls !== undefined && (tlsPort === undefined || tlsPort === port)) tlsPort = await freeListeningPort()
   // Relay ports above the ephemeral range; a random block so parallel test files rarely overlap
