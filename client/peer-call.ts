@@ -53,7 +53,12 @@ export interface PeerCallOptions {
   iceRestart?: Partial<IceRestartOptions>
 }
 
-export type PeerCallCloseReason = 'closed' | 'peer-left' | 'failed' | 'client-closed'
+/**
+ * Why a call closed: close() was called; the remote peer left the room; ICE restarts ran out; the
+ * client closed for good; the room was ended (admin API, or its maximum duration); this peer was
+ * removed from the room (admin API).
+ */
+export type PeerCallCloseReason = 'closed' | 'peer-left' | 'failed' | 'client-closed' | 'room-ended' | 'removed'
 
 export interface PeerCallEvents {
   track: { track: MediaStreamTrack, streams: readonly MediaStream[] }
@@ -220,6 +225,9 @@ export class PeerCall extends Emitter<PeerCallEvents> {
       this.client.on('answer', handle),
       this.client.on('candidate', handle),
       this.client.on('peer-left', (m: ServerMessageOf<'peer-left'>) => { if (m.room === this.room && m.peerId === this._peerId) this.shutdown('peer-left') }),
+      // Out of the room: its signaling is gone, so a call in it could never negotiate again.
+      this.client.on('room-ended', (m: ServerMessageOf<'room-ended'>) => { if (m.room === this.room) this.shutdown('room-ended') }),
+      this.client.on('removed', (m: ServerMessageOf<'removed'>) => { if (m.room === this.room) this.shutdown('removed') }),
       this.client.on('close', ({ willReconnect }) => { if (!willReconnect) this.shutdown('client-closed') })
     )
   }

@@ -68,6 +68,13 @@ export interface TurnServerOptions {
    * as before. DTLS stays off either way: browsers do not speak DTLS to TURN servers.
    */
   tls?: { certFile: string, keyFile: string }
+  /** Also listen on ::1 (relays stay IPv4 on 127.0.0.1): a client there has no IPv4 path but its relay. */
+  ipv6?: boolean
+  /**
+   * Listen on this port (a TURN server coming back where a stopped one was, as clients' ICE servers
+   * still name it) instead of a free one picked at random. It must be free for UDP and TCP.
+   */
+  port?: number
 }
 
 /**
@@ -84,8 +91,9 @@ async function freeListeningPort (): Promise<number> {
 }
 
 export async function startTurnServer (t: TestLike, options: TurnServerOptions): Promise<TurnServer> {
+  const port = options.port ?? await freeListeningPort()
+  if (options.port !== undefined && !(await udpPortFree(port) && await tcpPortFree(port))) throw new Error(`port ${port} is taken: cannot start turnserver there`)
   const dir = mkdtempSync(join(tmpdir(), 'swb-coturn-'))
-  const port = await freeListeningPort()
   let tlsPort: number | undefined
   while (options.tls !== undefined && (tlsPort === undefined || tlsPort === port)) tlsPort = await freeListeningPort()
   // Relay ports above the ephemeral range; a random block so parallel test files rarely overlap
@@ -95,6 +103,7 @@ export async function startTurnServer (t: TestLike, options: TurnServerOptions):
   const logFile = join(dir, 'turnserver.log')
   const conf = [
     'listening-ip=127.0.0.1',
+    ...(options.ipv6 === true ? ['listening-ip=::1'] : []),
     'relay-ip=127.0.0.1',
     `listening-port=${port}`,
     `min-port=${minRelay}`,
