@@ -4,7 +4,7 @@
  * (SwitchboardClient and PeerCall); call.ts adds the chat and what the page shows. Served by
  * plugins/demo at /demo/ and bundled there with esbuild.
  */
-import { DEFAULT_STATS_INTERVAL_MS, MIN_STATS_INTERVAL_MS, SwitchboardClient, SwitchboardError, type IceServersResult, type PeerInfo, type WelcomeMessage } from '../client/index.js'
+import { DEFAULT_STATS_INTERVAL_MS, MIN_STATS_INTERVAL_MS, SwitchboardClient, SwitchboardError, type IceServersResult, type PeerInfo, type ServerMessageOf, type WelcomeMessage } from '../client/index.js'
 import { Call, randomId, relayProblem, type ChatEntry } from './call.js'
 import { initialState, type DemoState } from './state.js'
 
@@ -314,7 +314,19 @@ function wire (c: SwitchboardClient): void {
   c.on('peer-left', (m) => {
     if (m.room !== state.room) return
     event(`peer-left (${m.reason})`)
-    if (m.peerId === state.partner?.peerId) endCall(m.reason === 'left' ? 'They left the call' : 'They lost their connection')
+    if (m.peerId === state.partner?.peerId) endCall(PARTNER_LEFT[m.reason])
+  })
+  // The room's backend ended the consultation, or took this device out of it: the call is over.
+  c.on('room-ended', (m) => {
+    if (m.room !== state.room) return
+    event(`room-ended (${m.reason})`)
+    void leave(false).then(() => showError(new SwitchboardError('SWB_DEMO_ROOM_ENDED',
+      m.reason === 'max-duration' ? 'The room reached its maximum duration and ended' : 'The room was ended by the service')))
+  })
+  c.on('removed', (m) => {
+    if (m.room !== state.room) return
+    event(`removed (${m.reason})`)
+    void leave(false).then(() => showError(new SwitchboardError('SWB_DEMO_REMOVED', 'You were removed from the room')))
   })
   // The call's PeerCall handles offers, answers and candidates itself; the page lists them, and
   // creates its call on the first offer (and hands that offer over: the call was not listening yet).
@@ -325,6 +337,14 @@ function wire (c: SwitchboardClient): void {
       if (call === undefined && m.type === 'offer') createCall().peer.receive(m)
     })
   }
+}
+
+/** What the page says when the partner's peer-left arrives, by its reason. */
+const PARTNER_LEFT: Record<ServerMessageOf<'peer-left'>['reason'], string> = {
+  left: 'They left the call',
+  timeout: 'They lost their connection',
+  removed: 'They were removed from the room',
+  revoked: 'Their session was ended by the service'
 }
 
 async function joinRoom (c: SwitchboardClient, room: string): Promise<void> {
