@@ -9,6 +9,7 @@ import { SESSION_ENDED_EPOCH, adminPayload, dispatchChannelMessage, takeoverPayl
 import { PeerInbox, type BufferRead, type InboxSource } from './redis-inbox.js'
 import { RedisLiveness } from './redis-liveness.js'
 import { RedisRecovery } from './redis-recovery.js'
+import { RedisOutboxes } from './redis-outbox.js'
 import { endedRoom } from './membership.js'
 import {
   NO_MEMBERSHIP_LISTENER, REVOCATION_KEPT_MS, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
@@ -97,6 +98,8 @@ export class RedisRegistry implements RoomRegistry {
   private readonly revocations = new Map<string, number>()
   /** Told of the membership changes this instance's scripts decided (see MembershipListener). */
   membership: MembershipListener = NO_MEMBERSHIP_LISTENER
+  /** With a durable listener: the room scripts record their events, and this moves them to it in order. */
+  private outboxes: RedisOutboxes | undefined
   /** seq covered by the last replay() of a peer, where its next attach starts delivering. */
   private readonly replayedThrough = new Map<string, number>()
   /** Highest takeover epoch heard for peers whose claim is still on its way here. */
@@ -202,6 +205,28 @@ export class RedisRegistry implements RoomRegistry {
 
   watch (listener: MembershipListener): void {
     this.membership = listener
+    this.outboxes?.stop()
+    this.outboxes = undefined
+    if (listener.recorded === undefined) return
+    // A mover key outlives a slow round of queueing, and lapses about when its dead holder is reaped.
+    const { instanceTtlMs, reapIntervalMs, settings } = this.options
+    this.outboxes = new RedisOutboxes(this, listener.recorded, Math.max(instanceTtlMs, 5 * settings.commandTimeoutMs))
+    this.outboxes.start(reapIntervalMs)
+  }
+
+  /**
+   * Runs a room step that records its events in these rooms' outboxes when a durable listener watches
+   * (`record` is then the room name the scripts write into the events; '' = they record nothing).
+   */
+  private recording<T> (rooms: string[], step: (recordAs: (room: string) => string) => Promise<T>): Promise<T> {
+    const outboxes = this.outboxes
+    if (outboxes === undefined) return step(() => '')
+    return outboxes.recording(rooms, async () => step((room) => room))
+  }
+
+  /** Takes over the outboxes a dead instance had yet to move (called by its reaper). */
+  async adoptOutboxes (deadInstance: string): Promise<void> {
+    await this.outboxes?.adopt(deadInstance)
   }
 
   // ---- plumbing -------------------------------------------------------------------------------
@@ -272,8 +297,8 @@ export class RedisRegistry implements RoomRegistry {
   }
 
   /** This instance's peer and user sets: added to, with a TTL from the start (the heartbeat renews it). */
-  async addToInstanceSet (key: string, member: string): Promise<void> {
-    await Promise.all([this.client.sadd(key, member), this.client.pexpire(key, this.stateTtlMs)])
+  async addToInstanceSet (key: string, ...members: string[]): Promise<void> {
+    await Promise.all([this.client.sadd(key, ...members), this.client.pexpire(key, this.stateTtlMs)])
   }
 
   async publish (instanceId: string, payload: string): Promise<void> {
@@ -377,7 +402,8 @@ export class RedisRegistry implements RoomRegistry {
             writes.push(this.publish(previousOwner, takeoverPayload(peerId, epoch)))
           }
         }
-        const [infos] = await Promise.all([this.memberInfos(peerId, userId, rooms), ...writes])
+        // Recorded in the step that finds it still a member: a peer.resumed never follows its peer.left.
+        const [infos] = await Promise.all([this.recording(rooms, async (recordAs) => this.memberInfos(peerId, userId, rooms, recordAs)), ...writes])
         // A newer claim (another socket resuming the same session) was heard while this one was on its way.
         if ((this.claimsInFlight.get(peerId) ?? 0) > epoch) return undefined
         this.recovery.cancelOrphanExpiry(peerId)
@@ -391,7 +417,7 @@ export class RedisRegistry implements RoomRegistry {
         } else {
           this.own(peerId, { userId, tokenHash: newHash, previousTokenHash: presentedHash, rooms: infos, epoch, seq: this.replayedThrough.get(peerId) ?? Number(seq) })
         }
-        for (const [room, info] of infos) this.membership.resumed(room, info)
+        if (this.outboxes === undefined) for (const [room, info] of infos) this.membership.resumed(room, info)
         return { epoch }
       } finally {
         this.claimsInFlight.delete(peerId)
@@ -399,10 +425,14 @@ export class RedisRegistry implements RoomRegistry {
     })
   }
 
-  /** PeerInfo of `peerId` in each room (what it joined with, role and meta included), for the copy kept here. */
-  async memberInfos (peerId: string, userId: string, rooms: string[]): Promise<Map<string, PeerInfo>> {
+  /**
+   * PeerInfo of `peerId` in each room (what it joined with, role and meta included), for the copy kept
+   * here; `recordAs` (a resume) records peer.resumed in the rooms it is still a member of.
+   */
+  async memberInfos (peerId: string, userId: string, rooms: string[], recordAs: (room: string) => string = () => ''): Promise<Map<string, PeerInfo>> {
     const infos = new Map<string, PeerInfo>()
-    const values = await Promise.all(rooms.map((room) => this.client.hget(this.keys.room(room), peerId)))
+    const values = await Promise.all(rooms.map((room) =>
+      this.script('swbRoomMember', [this.keys.room(room), this.keys.roomEvents(room)], [peerId, recordAs(room), this.roomInfoTtlMs])))
     rooms.forEach((room, i) => {
       const json = values[i]
       infos.set(room, json ? JSON.parse(json) as PeerInfo : { peerId, userId })
@@ -464,8 +494,9 @@ export class RedisRegistry implements RoomRegistry {
         const cap = Number(capacity ?? limits.capacity)
         return size >= cap && already === 0 ? { ok: false, reason: 'full', capacity: cap } : { ok: false, reason: 'too-many-rooms' }
       }
-      const joined = await this.script('swbRoomJoin', [roomKey, this.keys.roomInfo(room), this.keys.roomJoined(room)],
-        [peerId, JSON.stringify(member), limits.capacity, this.stateTtlMs, limits.grantCapacity ?? '', this.roomInfoTtlMs])
+      const joined = await this.recording([room], async (recordAs) =>
+        this.script('swbRoomJoin', [roomKey, this.keys.roomInfo(room), this.keys.roomJoined(room), this.keys.roomEvents(room)],
+          [peerId, JSON.stringify(member), limits.capacity, this.stateTtlMs, limits.grantCapacity ?? '', this.roomInfoTtlMs, recordAs(room)]))
       if (joined[0] === 0) {
         if (added === 1) await this.client.srem(this.keys.peerRooms(peerId), room)
         return { ok: false, reason: 'full', capacity: joined[1] }
@@ -475,7 +506,7 @@ export class RedisRegistry implements RoomRegistry {
       const self = members.find((m) => m.peerId === peerId) ?? member
       this.owned.get(peerId)?.rooms.set(room, self)
       // Added by this script run: the room started with it when the script says so.
-      if (joined[0] === 2) this.membership.joined(room, self, joined[4] === 1)
+      if (joined[0] === 2 && this.outboxes === undefined) this.membership.joined(room, self, joined[4] === 1)
       return { ok: true, peers: members.filter((m) => m.peerId !== peerId), alreadyJoined: joined[0] === 1, room: roomState(joined[2], joined[3]) }
     })
   }
@@ -500,10 +531,12 @@ export class RedisRegistry implements RoomRegistry {
    * if it was the last one, the room's end). The members left, if asked for; undefined if it was not there.
    */
   private async depart (room: string, peerId: string, reason: LeaveReason, withMembers: boolean, endReason: RoomEndReason = 'empty'): Promise<PeerInfo[] | undefined> {
-    const departed = await this.script('swbRoomDepart', [this.keys.room(room), this.keys.roomJoined(room)], [peerId, withMembers ? '1' : '0'])
+    const departed = await this.recording([room], async (recordAs) =>
+      this.script('swbRoomDepart', [this.keys.room(room), this.keys.roomJoined(room), this.keys.roomEvents(room)],
+        [peerId, withMembers ? '1' : '0', recordAs(room), reason, endReason, this.roomInfoTtlMs]))
     if (departed === null) return undefined
     const [info, left, members] = departed
-    this.membership.left(room, JSON.parse(info) as PeerInfo, reason, left === 0 ? endReason : undefined)
+    if (this.outboxes === undefined) this.membership.left(room, JSON.parse(info) as PeerInfo, reason, left === 0 ? endReason : undefined)
     if (left === 0) await this.unindexIfEmpty(room)
     return members.map((json) => JSON.parse(json) as PeerInfo)
   }
@@ -686,12 +719,13 @@ export class RedisRegistry implements RoomRegistry {
 
   async endRoom (room: string, startedAt?: number, reason: RoomEndReason = 'api'): Promise<PeerInfo[] | undefined> {
     return this.op(async () => {
-      const ended = await this.script('swbRoomEnd', [this.keys.room(room), this.keys.roomInfo(room), this.keys.roomJoined(room)],
-        [startedAt === undefined ? '' : String(startedAt)])
+      const ended = await this.recording([room], async (recordAs) =>
+        this.script('swbRoomEnd', [this.keys.room(room), this.keys.roomInfo(room), this.keys.roomJoined(room), this.keys.roomEvents(room)],
+          [startedAt === undefined ? '' : String(startedAt), recordAs(room), reason, this.roomInfoTtlMs]))
       if (ended === null) return undefined
       const members = ended.map((json) => JSON.parse(json) as PeerInfo)
       // The script removed them all at once: only this call tells the membership listener.
-      endedRoom(this.membership, room, members, reason)
+      if (this.outboxes === undefined) endedRoom(this.membership, room, members, reason)
       // The members' side of the membership lives on their own slots, and their instances keep a copy.
       await Promise.all([
         this.client.zrem(this.keys.roomIndex(), room),
@@ -832,6 +866,7 @@ export class RedisRegistry implements RoomRegistry {
     this.stateValue = 'closed'
     this.liveness.stop()
     this.recovery.stop()
+    this.outboxes?.stop()
     for (const local of this.owned.values()) local.inbox.close()
     await Promise.allSettled([...this.inflight])
     if (wasReady) await this.liveness.unregister().catch(() => {})

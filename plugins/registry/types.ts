@@ -152,6 +152,36 @@ export interface MembershipListener {
   joined (room: string, member: PeerInfo, roomStarted: boolean): void
   left (room: string, member: PeerInfo, reason: LeaveReason, roomEnded: RoomEndReason | undefined): void
   resumed (room: string, member: PeerInfo): void
+  /**
+   * Set by a listener that can queue durably (the webhooks' Redis queue). A shared registry then
+   * records each change inside the atomic step that makes it, in the room's outbox, and hands the
+   * room's events here in the order of its changes instead of calling the methods above: so the order
+   * holds across instances, and an instance dying right after a step loses nothing (redis-outbox.ts).
+   */
+  readonly recorded?: RecordedEventSink
+}
+
+/**
+ * A membership event as a room's step recorded it. `type` is a webhook event type (room.started,
+ * room.ended, peer.joined, peer.left, peer.resumed); `data` is its JSON data, ids only (never `meta`).
+ * `room` and `key` (the room's sequence: its outbox entry id, `<ms>-<n>`) name it uniquely and for good;
+ * `at` is when it happened (Redis time, ms).
+ */
+export interface RecordedEvent {
+  room: string
+  key: string
+  at: number
+  type: string
+  data: string
+}
+
+export interface RecordedEventSink {
+  /**
+   * Queues one room's events, in this order; resolves once they are durably queued. The same events may
+   * come again (a mover that failed or died after this and before the outbox was emptied): they carry
+   * the same room and key, so they can keep the same id.
+   */
+  add (events: RecordedEvent[]): Promise<void>
 }
 
 /** Until someone watches, membership changes go nowhere. */
