@@ -63,6 +63,12 @@ export class RedisKeys {
    * mid-way) are pruned as they are read.
    */
   roomIndex (): string { return `${this.prefix}rooms` }
+  /**
+   * zset of `<startedAt> <room>` => when that room (the one that started then) reaches its max duration
+   * (Redis time, ms): swept by every instance's reaper loop, so a room ends even if the instance that
+   * armed it is gone. A claimed entry is pushed back by a lease until its end is done, then removed.
+   */
+  roomDeadlines (): string { return `${this.prefix}deadlines` }
   /** hash of encoded user id => when its sessions were revoked (ms): tokens issued before are refused (see REVOCATION_KEPT_MS). */
   revocations (): string { return `${this.prefix}revoked` }
 

@@ -298,6 +298,10 @@ export class MemoryRegistry implements RoomRegistry {
     return members
   }
 
+  async shareRoomDeadline (): Promise<void> {
+    // One process: RoomControl's local timer is the deadline.
+  }
+
   async revokeUser (userId: string, at: number): Promise<void> {
     this.revocations.set(userId, at)
     // Bounded by age: past REVOCATION_KEPT_MS an entry no longer matters (see types.ts).

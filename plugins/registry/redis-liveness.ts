@@ -108,6 +108,8 @@ export class RedisLiveness {
       for (const [i, id] of others.entries()) {
         if (alive[i] === 0 && registry.ready) await this.reapInstance(id)
       }
+      // Rooms at their max duration, whichever instance armed them (it may be one just reaped).
+      if (registry.ready) await registry.deadlines.sweep()
     } catch (err) {
       this.debug(err, 'reaper pass failed')
     } finally {

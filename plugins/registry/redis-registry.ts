@@ -10,6 +10,7 @@ import { PeerInbox, type BufferRead, type InboxSource } from './redis-inbox.js'
 import { RedisLiveness } from './redis-liveness.js'
 import { RedisRecovery } from './redis-recovery.js'
 import { RedisOutboxes } from './redis-outbox.js'
+import { RedisDeadlines } from './redis-deadlines.js'
 import { endedRoom } from './membership.js'
 import {
   NO_MEMBERSHIP_LISTENER, REVOCATION_KEPT_MS, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
@@ -92,7 +93,8 @@ export class RedisRegistry implements RoomRegistry {
   events: RegistryEvents = {
     takenOver: () => {},
     orphaned: async (peerId) => { await this.deleteSession(peerId) },
-    revoked: async () => {}
+    revoked: async () => {},
+    roomDeadline: async (room, startedAt) => { await this.endRoom(room, startedAt, 'max-duration') }
   }
   /** user id => when its sessions were revoked (ms): loaded at start, then kept current by `revoke` notices. */
   private readonly revocations = new Map<string, number>()
@@ -106,6 +108,7 @@ export class RedisRegistry implements RoomRegistry {
   private readonly claimsInFlight = new Map<string, number>()
   private readonly inflight = new Set<Promise<unknown>>()
   readonly liveness: RedisLiveness
+  readonly deadlines: RedisDeadlines
   private readonly recovery: RedisRecovery
   private stateValue: RegistryState = 'down'
   /**
@@ -140,6 +143,8 @@ export class RedisRegistry implements RoomRegistry {
       log: options.log
     })
     this.recovery = new RedisRecovery(this)
+    // A claimed deadline whose claimer died comes due again after this.
+    this.deadlines = new RedisDeadlines(this, Math.max(5000, 10 * options.reapIntervalMs))
     this.inboxSource = {
       read: async (peerId, afterSeq) => this.readBuffer(peerId, afterSeq),
       track: (work, what) => this.track(work, what)
@@ -763,6 +768,10 @@ export class RedisRegistry implements RoomRegistry {
   private async tellOwner (peerId: string, notice: AdminNotice): Promise<void> {
     const owner = await this.client.hget(this.keys.peer(peerId), 'owner')
     if (owner !== null && owner !== this.instanceId) await this.publish(owner, adminPayload(notice))
+  }
+
+  async shareRoomDeadline (room: string, startedAt: number, endsAt: number | undefined): Promise<void> {
+    await this.op(async () => this.deadlines.share(room, startedAt, endsAt))
   }
 
   async revokeUser (userId: string, at: number): Promise<void> {

@@ -420,6 +420,19 @@ redis.call('PEXPIRE', KEYS[3], ARGV[1])
 return 1`
   },
 
+  /**
+   * Claims the room deadlines that have passed: KEYS deadlines · ARGV leaseMs, count → the members due
+   * (`<startedAt> <room>`), each pushed back by leaseMs: it comes due again only if the claimer did not
+   * remove it by then (it died, or ending the room failed).
+   */
+  swbDeadlinesDue: {
+    keys: 1,
+    lua: `${NOW_MS}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
+for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], tonumber(now) + tonumber(ARGV[1]), m) end
+return due`
+  },
+
   /** KEYS connections · ARGV me, max, ttlMs → 1 (counted here) or 0 (the user has `max` open across all instances). */
   swbConnAcquire: {
     keys: 1,
@@ -477,6 +490,7 @@ export interface ScriptReplies {
   swbAdopt: [remainingMs: number, userId: string, tokenHash: string, previousTokenHash: string, seq: string, rooms: string[], epoch: number] | null
   swbRestore: [status: 'lost' | 'kept' | 'restored', seq: string, epoch: string]
   swbTouch: 1
+  swbDeadlinesDue: string[]
   swbConnAcquire: 0 | 1
   swbConnRelease: number
   swbConnSet: 1

@@ -86,6 +86,12 @@ export interface RoomAdministration {
    * every instance (this one included, before this resolves) through `RegistryEvents.revoked`.
    */
   revokeUser (userId: string, at: number): Promise<void>
+  /**
+   * Shares the deadline of the room that started at `startedAt` (max duration; `endsAt` undefined: it has
+   * none any more), so that some instance ends it then, once, even if this one is gone: a shared registry
+   * tells one instance through `RegistryEvents.roomDeadline`. A no-op in memory (the local timer is all).
+   */
+  shareRoomDeadline (room: string, startedAt: number, endsAt: number | undefined): Promise<void>
   /** When the user's sessions were last revoked (ms), as this instance knows it: synchronous, for token checks. */
   revokedAt (userId: string): number | undefined
   /** Peer ids of the user's sessions held by this instance (connected or in their grace period). */
@@ -203,6 +209,11 @@ export interface RegistryEvents {
   orphaned (peerId: string): Promise<void>
   /** The user's sessions were revoked (on this instance or another): end the ones held here. */
   revoked (userId: string, at: number): Promise<void>
+  /**
+   * A shared room deadline passed (see shareRoomDeadline) and this instance was picked: end the room
+   * that started at `startedAt` with reason `max-duration`, if it still runs. Rejecting retries it later.
+   */
+  roomDeadline (room: string, startedAt: number): Promise<void>
 }
 
 /**

@@ -105,7 +105,8 @@ export class SignalingHub {
     registry.listen({
       takenOver: (peerId, epoch) => this.takenOver(peerId, epoch),
       orphaned: async (peerId) => { await this.expire(peerId, 'timeout') },
-      revoked: async (userId) => this.control.revoked(userId)
+      revoked: async (userId) => this.control.revoked(userId),
+      roomDeadline: async (room, startedAt) => { await this.control.endRoom(room, 'max-duration', startedAt) }
     })
   }
 
@@ -356,7 +357,7 @@ export class SignalingHub {
     const metadata = outcome.room.settings?.metadata
     await this.deliver(conn.peerId, { type: 'joined', room, ...(role !== undefined && { role }), peers: outcome.peers, ...(metadata !== undefined && { metadata }) })
     if (outcome.alreadyJoined) return
-    this.control.arm(room, outcome.room)
+    await this.control.arm(room, outcome.room)
     conn.info({ room }, 'joined room')
     this.observer.joined(conn.who, room, role)
     await this.deliverAll(outcome.peers, 'peer-joined', JSON.stringify({ type: 'peer-joined', room, peer: member } satisfies OutgoingMessage))
