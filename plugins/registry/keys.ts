@@ -69,7 +69,7 @@ export class RedisKeys {
    * armed it is gone. A claimed entry is pushed back by a lease until its end is done, then removed.
    */
   roomDeadlines (): string { return `${this.prefix}deadlines` }
-  /** hash of encoded user id => when its sessions were revoked (ms): tokens issued before are refused (see REVOCATION_KEPT_MS). */
+  /** hash of encoded user id => when its sessions were revoked (ms): tokens issued before are refused (kept REVOCATION_RETENTION_SECONDS: revocations.ts). */
   revocations (): string { return `${this.prefix}revoked` }
 
   /** string: peer id of the session answering to this resume token hash (its tok or prev), or `~ended` once that session ended. */

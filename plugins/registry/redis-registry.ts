@@ -11,9 +11,10 @@ import { RedisLiveness } from './redis-liveness.js'
 import { RedisRecovery } from './redis-recovery.js'
 import { RedisOutboxes } from './redis-outbox.js'
 import { RedisDeadlines } from './redis-deadlines.js'
+import { DEFAULT_REVOCATION_RETENTION_SECONDS, Revocations } from './revocations.js'
 import { endedRoom } from './membership.js'
 import {
-  NO_MEMBERSHIP_LISTENER, REVOCATION_KEPT_MS, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
+  NO_MEMBERSHIP_LISTENER, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
   type LeaveReason, type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome,
   type ReplayOutcome, type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
@@ -96,8 +97,8 @@ export class RedisRegistry implements RoomRegistry {
     revoked: async () => {},
     roomDeadline: async (room, startedAt) => { await this.endRoom(room, startedAt, 'max-duration') }
   }
-  /** user id => when its sessions were revoked (ms): loaded at start, then kept current by `revoke` notices. */
-  private readonly revocations = new Map<string, number>()
+  /** user id => when its sessions were revoked (ms): loaded at start and when the subscriber reconnects, else kept current by `revoke` notices. */
+  private readonly revocations: Revocations
   /** Told of the membership changes this instance's scripts decided (see MembershipListener). */
   membership: MembershipListener = NO_MEMBERSHIP_LISTENER
   /** With a durable listener: the room scripts record their events, and this moves them to it in order. */
@@ -143,6 +144,7 @@ export class RedisRegistry implements RoomRegistry {
       log: options.log
     })
     this.recovery = new RedisRecovery(this)
+    this.revocations = new Revocations(options.limits.revocationRetentionMs ?? DEFAULT_REVOCATION_RETENTION_SECONDS * 1000)
     // A claimed deadline whose claimer died comes due again after this.
     this.deadlines = new RedisDeadlines(this, Math.max(5000, 10 * options.reapIntervalMs))
     this.inboxSource = {
@@ -194,8 +196,12 @@ export class RedisRegistry implements RoomRegistry {
       void this.recovery.resync('redis connection is back')
     })
     // Publications sent while the subscriber was away are lost: read what they carried from the buffers,
-    // and check that no peer was claimed elsewhere meanwhile.
-    this.subscriber.on('ready', () => { if (this.ready) this.recovery.verifyOwned() })
+    // check that no peer was claimed elsewhere meanwhile, and catch up on revocations.
+    this.subscriber.on('ready', () => {
+      if (!this.ready) return
+      this.recovery.verifyOwned()
+      this.track(this.catchUpRevocations(), 'reload revocations')
+    })
 
     await this.liveness.register()
     await this.loadRevocations()
@@ -776,35 +782,62 @@ export class RedisRegistry implements RoomRegistry {
 
   async revokeUser (userId: string, at: number): Promise<void> {
     await this.op(async () => {
-      // The hash lives as long as its newest entry matters; older entries are pruned when an instance starts.
-      await Promise.all([this.client.hset(this.keys.revocations(), encodeUserId(userId), at), this.client.pexpire(this.keys.revocations(), REVOCATION_KEPT_MS)])
+      // The hash lives as long as its newest entry matters; older entries are pruned here (those known
+      // to this instance) and whenever an instance (re)loads them.
+      const stale = this.revocations.prune().map(encodeUserId)
+      await Promise.all([
+        this.client.hset(this.keys.revocations(), encodeUserId(userId), at),
+        this.client.pexpire(this.keys.revocations(), this.revocations.retentionMs),
+        stale.length > 0 && this.client.hdel(this.keys.revocations(), ...stale)
+      ])
       // Every registered instance, dead ones included (a publication nobody hears costs nothing).
       const instances = await this.client.zrange(this.keys.instances(), 0, -1)
       const payload = adminPayload({ kind: 'revoke', userId, at })
       await Promise.all(instances.filter((id) => id !== this.instanceId).map(async (id) => this.publish(id, payload)))
     })
-    this.revocations.set(userId, Math.max(at, this.revocations.get(userId) ?? 0))
+    this.revocations.record(userId, at)
     await this.events.revoked(userId, at)
   }
 
   revokedAt (userId: string): number | undefined {
-    return this.revocations.get(userId)
+    return this.revocations.at(userId)
   }
 
   sessionsOf (userId: string): string[] {
     return [...this.owned].filter(([, peer]) => peer.userId === userId).map(([peerId]) => peerId)
   }
 
-  /** Revocations made before this instance started: read once; later ones arrive as notices. */
-  private async loadRevocations (): Promise<void> {
+  /**
+   * Reads the revocations hash (made before this instance started, or while its subscriber was away)
+   * and drops the entries past the retention. Returns the revocations that are news here.
+   */
+  private async loadRevocations (): Promise<Array<[userId: string, at: number]>> {
     const all = await this.client.hgetall(this.keys.revocations())
-    const oldest = Date.now() - REVOCATION_KEPT_MS
+    const oldest = Date.now() - this.revocations.retentionMs
     const stale: string[] = []
+    const news: Array<[string, number]> = []
     for (const [user, at] of Object.entries(all)) {
+      const userId = decodeURIComponent(user)
       if (Number(at) < oldest) stale.push(user)
-      else this.revocations.set(decodeURIComponent(user), Number(at))
+      else if (this.revocations.record(userId, Number(at))) news.push([userId, Number(at)])
     }
+    this.revocations.prune()
     if (stale.length > 0) await this.client.hdel(this.keys.revocations(), ...stale)
+    return news
+  }
+
+  /**
+   * The subscriber reconnected: a `revoke` notice published while it was away was lost. Once the
+   * subscription is confirmed again (a revocation published from then on arrives as a notice), the hash
+   * holds every earlier one: the sessions it newly revokes end as if the notice had come.
+   */
+  private async catchUpRevocations (): Promise<void> {
+    // Redis answers in order on the subscriber's connection: this confirmation follows the resubscription.
+    await this.subscriber.subscribe(this.keys.instanceChannel(this.instanceId))
+    for (const [userId, at] of await this.loadRevocations()) {
+      this.log.info({ userId }, 'a revocation missed while the subscriber was away: ending its sessions')
+      this.track(this.events.revoked(userId, at), 'end revoked sessions')
+    }
   }
 
   private onAdminNotice (notice: AdminNotice): void {
@@ -813,7 +846,7 @@ export class RedisRegistry implements RoomRegistry {
         this.owned.get(notice.peerId)?.rooms.delete(notice.room)
         return
       case 'revoke':
-        this.revocations.set(notice.userId, Math.max(notice.at, this.revocations.get(notice.userId) ?? 0))
+        this.revocations.record(notice.userId, notice.at)
         this.track(this.events.revoked(notice.userId, notice.at), 'end revoked sessions')
     }
   }

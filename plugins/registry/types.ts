@@ -138,6 +138,8 @@ export interface RegistryLimits {
   /** Replay buffer bounds per peer; bytes are UTF-8 bytes of the stamped messages, in every backend. */
   bufferMessages: number
   bufferBytes: number
+  /** How long a revocation is kept (REVOCATION_RETENTION_SECONDS, in ms; default a week): see revocations.ts. */
+  revocationRetentionMs?: number
 }
 
 /** Why a peer left a room: it said so, it dropped and did not resume, an operator removed it, or its user's sessions were revoked. */
@@ -300,9 +302,6 @@ export interface RoomRegistry extends RoomAdministration {
   healthy (): Promise<{ ok: boolean, detail?: string }>
   close (): Promise<void>
 }
-
-/** How long a revocation is remembered: tokens issued before it and still valid after this are accepted again. */
-export const REVOCATION_KEPT_MS = 7 * 24 * 3600 * 1000
 
 /** `{"type":…}` → `{"seq":N,"type":…}`: a concatenation, so the body is never serialized again. */
 export function stampSeq (body: string, seq: number): string {
