@@ -413,8 +413,7 @@ export class RedisRegistry implements RoomRegistry {
             writes.push(this.publish(previousOwner, takeoverPayload(peerId, epoch)))
           }
         }
-        // Recorded in the step that finds it still a member: a peer.resumed never follows its peer.left.
-        const [infos] = await Promise.all([this.recording(rooms, async (recordAs) => this.memberInfos(peerId, userId, rooms, recordAs)), ...writes])
+        const [infos] = await Promise.all([this.memberInfos(peerId, userId, rooms), ...writes])
         // A newer claim (another socket resuming the same session) was heard while this one was on its way.
         if ((this.claimsInFlight.get(peerId) ?? 0) > epoch) return undefined
         this.recovery.cancelOrphanExpiry(peerId)
@@ -429,6 +428,13 @@ export class RedisRegistry implements RoomRegistry {
           this.own(peerId, { userId, tokenHash: newHash, previousTokenHash: presentedHash, rooms: infos, epoch, seq: this.replayedThrough.get(peerId) ?? Number(seq) })
         }
         if (this.outboxes === undefined) for (const [room, info] of infos) this.membership.resumed(room, info)
+        // Once the claim won (as far as we know), recorded by the step that finds the peer still a member
+        // of each room: a peer.resumed never follows its peer.left. Before the welcome, so the peer cannot
+        // leave first; a failure costs the event (logged), not the resume.
+        else {
+          await this.recording(rooms, async (recordAs) => this.memberInfos(peerId, userId, rooms, recordAs))
+            .catch((err: unknown) => this.log.warn({ err: { message: (err as Error).message }, peerId }, 'could not record peer.resumed'))
+        }
         return { epoch }
       } finally {
         this.claimsInFlight.delete(peerId)
