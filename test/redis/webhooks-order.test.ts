@@ -23,6 +23,15 @@ async function leave (peer: WsPeer, room: string): Promise<void> {
 }
 
 /**
+ * The events as an integrator handles them: delivery is at least once, so a redelivery (same
+ * webhook-id: a holder that lost its lease under load, a move retried after a timeout) is skipped.
+ */
+function firstDeliveries (events: Received[]): Received[] {
+  const seen = new Set<string>()
+  return events.filter((e) => !seen.has(e.id) && seen.add(e.id) !== undefined)
+}
+
+/**
  * What a receiver must see of one room that started and ended once: room.started first, room.ended
  * last, each peer joined before it left, each event once. Empty when it holds, else what broke.
  */
@@ -64,14 +73,15 @@ t.test('two instances changing the same room at the same moment: every room\'s e
     }))
   }
   const total = rooms.length * 6
-  await receiver.until((r) => r.events.length >= total, `${total} events`, 20_000)
+  await receiver.until((r) => firstDeliveries(r.events).length >= total, `${total} events`, 20_000)
 
+  const events = firstDeliveries(receiver.events)
   const bad = rooms.flatMap((room) => {
-    const problems = broken(receiver.events.filter((e) => e.data.room === room))
+    const problems = broken(events.filter((e) => e.data.room === room))
     return problems.length === 0 ? [] : [`${room}: ${problems.join('; ')} (${receiver.story(room).join(', ')})`]
   })
-  t.same(bad, [], `every one of ${rooms.length} rooms in order`)
-  t.equal(receiver.events.length, total, 'each event once')
-  t.equal(new Set(receiver.events.map((e) => e.id)).size, total, 'distinct webhook ids')
+  t.same(bad, [], `every one of ${rooms.length} rooms in order, each event once`)
+  t.equal(events.length, total, 'no event emitted twice (under another webhook-id)')
+  t.comment(`redeliveries (same webhook-id): ${receiver.events.length - events.length}`)
   t.equal(receiver.invalid, 0)
 })
