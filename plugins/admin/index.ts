@@ -151,7 +151,7 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
     }
     const state = await registry.putRoomSettings(room, settings)
     // A running room's clock started when it did: its max duration counts from then.
-    if ((await registry.members(room)).length > 0) control.arm(room, state)
+    if ((await registry.members(room)).length > 0) await control.arm(room, state, true)
     return { room, createdAt: iso(state.createdAt), settings }
   })
 

@@ -15,7 +15,11 @@ declare module 'fastify' {
  */
 export default fp(async (app) => {
   const config = app.config
-  const limits: RegistryLimits = { bufferMessages: config.RESUME_BUFFER_MESSAGES, bufferBytes: config.RESUME_BUFFER_BYTES }
+  const limits: RegistryLimits = {
+    bufferMessages: config.RESUME_BUFFER_MESSAGES,
+    bufferBytes: config.RESUME_BUFFER_BYTES,
+    revocationRetentionMs: config.REVOCATION_RETENTION_SECONDS * 1000
+  }
   const settings = redisConnectionSettings(config)
   let registry: RoomRegistry
   if (settings) {

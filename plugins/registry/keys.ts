@@ -18,6 +18,8 @@ export class RedisKeys {
   instancePeers (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:peers` }
   /** set of encoded user ids with connections counted on this instance (see connections()). */
   instanceUsers (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:users` }
+  /** set of rooms whose outbox this instance may have written and not yet moved: a reaper moves them if it dies. */
+  instanceOutboxes (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:outboxes` }
   /** string: id of the instance reaping this (dead) one; SET NX with a TTL, so one reaper at a time. */
   instanceReaper (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:reaper` }
   /** pub/sub channel the instance subscribes to: `m <peerId> <seq> <json>` messages, `t <peerId> <epoch>` takeovers and `a <kind> <json>` admin notices (redis-channel.ts). */
@@ -48,12 +50,26 @@ export class RedisKeys {
   /** hash of peerId => when it joined (Redis time, ms): the admin API's joinedAt. */
   roomJoined (room: string): string { return `${this.prefix}room:{r:${room}}:joined` }
   /**
+   * stream, the room's outbox: membership events (fields type, data: ids-only JSON) appended by the room's
+   * own scripts, so their entry ids are the order of the room's changes; emptied as they reach the webhook
+   * queue (redis-outbox.ts). Never deleted while in use, so its ids keep growing (they name the events).
+   */
+  roomEvents (room: string): string { return `${this.prefix}room:{r:${room}}:events` }
+  /** string: the instance moving the room's outbox right now, with a short TTL (one mover at a time keeps the order). */
+  roomMover (room: string): string { return `${this.prefix}room:{r:${room}}:mover` }
+  /**
    * zset of room names (all scores 0, so ZRANGEBYLEX pages them by name): how the admin API lists rooms.
    * A room leaves it when it empties without settings, or is ended; names left stale (an instance died
    * mid-way) are pruned as they are read.
    */
   roomIndex (): string { return `${this.prefix}rooms` }
-  /** hash of encoded user id => when its sessions were revoked (ms): tokens issued before are refused (see REVOCATION_KEPT_MS). */
+  /**
+   * zset of `<startedAt> <room>` => when that room (the one that started then) reaches its max duration
+   * (Redis time, ms): swept by every instance's reaper loop, so a room ends even if the instance that
+   * armed it is gone. A claimed entry is pushed back by a lease until its end is done, then removed.
+   */
+  roomDeadlines (): string { return `${this.prefix}deadlines` }
+  /** hash of encoded user id => when its sessions were revoked (ms): tokens issued before are refused (kept REVOCATION_RETENTION_SECONDS: revocations.ts). */
   revocations (): string { return `${this.prefix}revoked` }
 
   /** string: peer id of the session answering to this resume token hash (its tok or prev), or `~ended` once that session ended. */

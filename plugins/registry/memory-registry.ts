@@ -1,7 +1,8 @@
 import type { PeerInfo } from '../signaling/messages.js'
+import { DEFAULT_REVOCATION_RETENTION_SECONDS, Revocations } from './revocations.js'
 import { endedRoom } from './membership.js'
 import {
-  NO_MEMBERSHIP_LISTENER, REVOCATION_KEPT_MS, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
+  NO_MEMBERSHIP_LISTENER, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
   type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome, type ReplayOutcome,
   type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
@@ -51,11 +52,13 @@ export class MemoryRegistry implements RoomRegistry {
   private readonly connections = new Map<string, number>()
   private readonly endedTokens = new Set<string>()
   private readonly records = new Map<string, RoomRecord>()
-  private readonly revocations = new Map<string, number>()
+  private readonly revocations: Revocations
   private events: RegistryEvents | undefined
   private membership: MembershipListener = NO_MEMBERSHIP_LISTENER
 
-  constructor (private readonly limits: RegistryLimits, private readonly now: () => number = Date.now) {}
+  constructor (private readonly limits: RegistryLimits, private readonly now: () => number = Date.now) {
+    this.revocations = new Revocations(limits.revocationRetentionMs ?? DEFAULT_REVOCATION_RETENTION_SECONDS * 1000, now)
+  }
 
   async acquireConnection (userId: string, max: number): Promise<boolean> {
     const open = this.connections.get(userId) ?? 0
@@ -298,15 +301,19 @@ export class MemoryRegistry implements RoomRegistry {
     return members
   }
 
+  async shareRoomDeadline (): Promise<void> {
+    // One process: RoomControl's local timer is the deadline.
+  }
+
   async revokeUser (userId: string, at: number): Promise<void> {
-    this.revocations.set(userId, at)
-    // Bounded by age: past REVOCATION_KEPT_MS an entry no longer matters (see types.ts).
-    for (const [user, when] of this.revocations) if (when < at - REVOCATION_KEPT_MS) this.revocations.delete(user)
+    this.revocations.record(userId, at)
+    // Bounded by age: past the retention an entry no longer matters.
+    this.revocations.prune()
     await this.events?.revoked(userId, at)
   }
 
   revokedAt (userId: string): number | undefined {
-    return this.revocations.get(userId)
+    return this.revocations.at(userId)
   }
 
   sessionsOf (userId: string): string[] {

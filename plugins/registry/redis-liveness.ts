@@ -86,6 +86,7 @@ export class RedisLiveness {
         client.pexpire(keys.instances(), registry.stateTtlMs),
         client.pexpire(keys.instancePeers(instanceId), registry.stateTtlMs),
         client.pexpire(keys.instanceUsers(instanceId), registry.stateTtlMs),
+        client.pexpire(keys.instanceOutboxes(instanceId), registry.stateTtlMs),
         this.measureClock()
       ])
       // Our key had expired: we were stalled or cut off long enough to be presumed dead (and maybe
@@ -107,6 +108,8 @@ export class RedisLiveness {
       for (const [i, id] of others.entries()) {
         if (alive[i] === 0 && registry.ready) await this.reapInstance(id)
       }
+      // Rooms at their max duration, whichever instance armed them (it may be one just reaped).
+      if (registry.ready) await registry.deadlines.sweep()
     } catch (err) {
       this.debug(err, 'reaper pass failed')
     } finally {
@@ -125,6 +128,8 @@ export class RedisLiveness {
       const results = await Promise.all(peers.slice(i, i + ADOPT_BATCH).map((peerId) => this.registry.adopt(dead, peerId)))
       adopted += results.filter(Boolean).length
     }
+    // Events its room steps recorded and it had yet to move to the webhook queue: ours to move now.
+    await this.registry.adoptOutboxes(dead)
     const users = await client.smembers(keys.instanceUsers(dead))
     await Promise.all(users.map((user) => client.hdel(keys.connections(user), dead)))
     await Promise.all([

@@ -10,10 +10,13 @@ import { SESSION_ENDED_EPOCH, adminPayload, dispatchChannelMessage, takeoverPayl
 import { PeerInbox, type BufferRead, type InboxSource } from './redis-inbox.js'
 import { RedisLiveness } from './redis-liveness.js'
 import { RedisRecovery } from './redis-recovery.js'
+import { RedisOutboxes } from './redis-outbox.js'
+import { RedisDeadlines } from './redis-deadlines.js'
+import { DEFAULT_REVOCATION_RETENTION_SECONDS, Revocations } from './revocations.js'
 import { batchWritesOf, holdWrites } from '../signaling/write-batch.js'
 import { endedRoom } from './membership.js'
 import {
-  NO_MEMBERSHIP_LISTENER, REVOCATION_KEPT_MS, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
+  NO_MEMBERSHIP_LISTENER, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
   type LeaveReason, type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome,
   type ReplayOutcome, type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
@@ -93,18 +96,22 @@ export class RedisRegistry implements RoomRegistry {
   events: RegistryEvents = {
     takenOver: () => {},
     orphaned: async (peerId) => { await this.deleteSession(peerId) },
-    revoked: async () => {}
+    revoked: async () => {},
+    roomDeadline: async (room, startedAt) => { await this.endRoom(room, startedAt, 'max-duration') }
   }
-  /** user id => when its sessions were revoked (ms): loaded at start, then kept current by `revoke` notices. */
-  private readonly revocations = new Map<string, number>()
+  /** user id => when its sessions were revoked (ms): loaded at start and when the subscriber reconnects, else kept current by `revoke` notices. */
+  private readonly revocations: Revocations
   /** Told of the membership changes this instance's scripts decided (see MembershipListener). */
   membership: MembershipListener = NO_MEMBERSHIP_LISTENER
+  /** With a durable listener: the room scripts record their events, and this moves them to it in order. */
+  private outboxes: RedisOutboxes | undefined
   /** seq covered by the last replay() of a peer, where its next attach starts delivering. */
   private readonly replayedThrough = new Map<string, number>()
   /** Highest takeover epoch heard for peers whose claim is still on its way here. */
   private readonly claimsInFlight = new Map<string, number>()
   private readonly inflight = new Set<Promise<unknown>>()
   readonly liveness: RedisLiveness
+  readonly deadlines: RedisDeadlines
   private readonly recovery: RedisRecovery
   private stateValue: RegistryState = 'down'
   /**
@@ -139,6 +146,9 @@ export class RedisRegistry implements RoomRegistry {
       log: options.log
     })
     this.recovery = new RedisRecovery(this)
+    this.revocations = new Revocations(options.limits.revocationRetentionMs ?? DEFAULT_REVOCATION_RETENTION_SECONDS * 1000)
+    // A claimed deadline whose claimer died comes due again after this.
+    this.deadlines = new RedisDeadlines(this, Math.max(5000, 10 * options.reapIntervalMs))
     this.inboxSource = {
       read: async (peerId, afterSeq) => this.readBuffer(peerId, afterSeq),
       track: (work, what) => this.track(work, what)
@@ -188,8 +198,12 @@ export class RedisRegistry implements RoomRegistry {
       void this.recovery.resync('redis connection is back')
     })
     // Publications sent while the subscriber was away are lost: read what they carried from the buffers,
-    // and check that no peer was claimed elsewhere meanwhile.
-    this.subscriber.on('ready', () => { if (this.ready) this.recovery.verifyOwned() })
+    // check that no peer was claimed elsewhere meanwhile, and catch up on revocations.
+    this.subscriber.on('ready', () => {
+      if (!this.ready) return
+      this.recovery.verifyOwned()
+      this.track(this.catchUpRevocations(), 'reload revocations')
+    })
     batchDeliveryWrites(this.subscriber)
     this.subscriber.on('ready', () => batchDeliveryWrites(this.subscriber))
 
@@ -206,6 +220,28 @@ export class RedisRegistry implements RoomRegistry {
 
   watch (listener: MembershipListener): void {
     this.membership = listener
+    this.outboxes?.stop()
+    this.outboxes = undefined
+    if (listener.recorded === undefined) return
+    // A mover key outlives a slow round of queueing, and lapses about when its dead holder is reaped.
+    const { instanceTtlMs, reapIntervalMs, settings } = this.options
+    this.outboxes = new RedisOutboxes(this, listener.recorded, Math.max(instanceTtlMs, 5 * settings.commandTimeoutMs))
+    this.outboxes.start(reapIntervalMs)
+  }
+
+  /**
+   * Runs a room step that records its events in these rooms' outboxes when a durable listener watches
+   * (`record` is then the room name the scripts write into the events; '' = they record nothing).
+   */
+  private recording<T> (rooms: string[], step: (recordAs: (room: string) => string) => Promise<T>): Promise<T> {
+    const outboxes = this.outboxes
+    if (outboxes === undefined) return step(() => '')
+    return outboxes.recording(rooms, async () => step((room) => room))
+  }
+
+  /** Takes over the outboxes a dead instance had yet to move (called by its reaper). */
+  async adoptOutboxes (deadInstance: string): Promise<void> {
+    await this.outboxes?.adopt(deadInstance)
   }
 
   // ---- plumbing -------------------------------------------------------------------------------
@@ -276,8 +312,8 @@ export class RedisRegistry implements RoomRegistry {
   }
 
   /** This instance's peer and user sets: added to, with a TTL from the start (the heartbeat renews it). */
-  async addToInstanceSet (key: string, member: string): Promise<void> {
-    await Promise.all([this.client.sadd(key, member), this.client.pexpire(key, this.stateTtlMs)])
+  async addToInstanceSet (key: string, ...members: string[]): Promise<void> {
+    await Promise.all([this.client.sadd(key, ...members), this.client.pexpire(key, this.stateTtlMs)])
   }
 
   async publish (instanceId: string, payload: string): Promise<void> {
@@ -395,7 +431,14 @@ export class RedisRegistry implements RoomRegistry {
         } else {
           this.own(peerId, { userId, tokenHash: newHash, previousTokenHash: presentedHash, rooms: infos, epoch, seq: this.replayedThrough.get(peerId) ?? Number(seq) })
         }
-        for (const [room, info] of infos) this.membership.resumed(room, info)
+        if (this.outboxes === undefined) for (const [room, info] of infos) this.membership.resumed(room, info)
+        // Once the claim won (as far as we know), recorded by the step that finds the peer still a member
+        // of each room: a peer.resumed never follows its peer.left. Before the welcome, so the peer cannot
+        // leave first; a failure costs the event (logged), not the resume.
+        else {
+          await this.recording(rooms, async (recordAs) => this.memberInfos(peerId, userId, rooms, recordAs))
+            .catch((err: unknown) => this.log.warn({ err: { message: (err as Error).message }, peerId }, 'could not record peer.resumed'))
+        }
         return { epoch }
       } finally {
         this.claimsInFlight.delete(peerId)
@@ -403,10 +446,14 @@ export class RedisRegistry implements RoomRegistry {
     })
   }
 
-  /** PeerInfo of `peerId` in each room (what it joined with, role and meta included), for the copy kept here. */
-  async memberInfos (peerId: string, userId: string, rooms: string[]): Promise<Map<string, PeerInfo>> {
+  /**
+   * PeerInfo of `peerId` in each room (what it joined with, role and meta included), for the copy kept
+   * here; `recordAs` (a resume) records peer.resumed in the rooms it is still a member of.
+   */
+  async memberInfos (peerId: string, userId: string, rooms: string[], recordAs: (room: string) => string = () => ''): Promise<Map<string, PeerInfo>> {
     const infos = new Map<string, PeerInfo>()
-    const values = await Promise.all(rooms.map((room) => this.client.hget(this.keys.room(room), peerId)))
+    const values = await Promise.all(rooms.map((room) =>
+      this.script('swbRoomMember', [this.keys.room(room), this.keys.roomEvents(room)], [peerId, recordAs(room), this.roomInfoTtlMs])))
     rooms.forEach((room, i) => {
       const json = values[i]
       infos.set(room, json ? JSON.parse(json) as PeerInfo : { peerId, userId })
@@ -468,8 +515,9 @@ export class RedisRegistry implements RoomRegistry {
         const cap = Number(capacity ?? limits.capacity)
         return size >= cap && already === 0 ? { ok: false, reason: 'full', capacity: cap } : { ok: false, reason: 'too-many-rooms' }
       }
-      const joined = await this.script('swbRoomJoin', [roomKey, this.keys.roomInfo(room), this.keys.roomJoined(room)],
-        [peerId, JSON.stringify(member), limits.capacity, this.stateTtlMs, limits.grantCapacity ?? '', this.roomInfoTtlMs])
+      const joined = await this.recording([room], async (recordAs) =>
+        this.script('swbRoomJoin', [roomKey, this.keys.roomInfo(room), this.keys.roomJoined(room), this.keys.roomEvents(room)],
+          [peerId, JSON.stringify(member), limits.capacity, this.stateTtlMs, limits.grantCapacity ?? '', this.roomInfoTtlMs, recordAs(room)]))
       if (joined[0] === 0) {
         if (added === 1) await this.client.srem(this.keys.peerRooms(peerId), room)
         return { ok: false, reason: 'full', capacity: joined[1] }
@@ -479,7 +527,7 @@ export class RedisRegistry implements RoomRegistry {
       const self = members.find((m) => m.peerId === peerId) ?? member
       this.owned.get(peerId)?.rooms.set(room, self)
       // Added by this script run: the room started with it when the script says so.
-      if (joined[0] === 2) this.membership.joined(room, self, joined[4] === 1)
+      if (joined[0] === 2 && this.outboxes === undefined) this.membership.joined(room, self, joined[4] === 1)
       return { ok: true, peers: members.filter((m) => m.peerId !== peerId), alreadyJoined: joined[0] === 1, room: roomState(joined[2], joined[3]) }
     })
   }
@@ -504,10 +552,12 @@ export class RedisRegistry implements RoomRegistry {
    * if it was the last one, the room's end). The members left, if asked for; undefined if it was not there.
    */
   private async depart (room: string, peerId: string, reason: LeaveReason, withMembers: boolean, endReason: RoomEndReason = 'empty'): Promise<PeerInfo[] | undefined> {
-    const departed = await this.script('swbRoomDepart', [this.keys.room(room), this.keys.roomJoined(room)], [peerId, withMembers ? '1' : '0'])
+    const departed = await this.recording([room], async (recordAs) =>
+      this.script('swbRoomDepart', [this.keys.room(room), this.keys.roomJoined(room), this.keys.roomEvents(room)],
+        [peerId, withMembers ? '1' : '0', recordAs(room), reason, endReason, this.roomInfoTtlMs]))
     if (departed === null) return undefined
     const [info, left, members] = departed
-    this.membership.left(room, JSON.parse(info) as PeerInfo, reason, left === 0 ? endReason : undefined)
+    if (this.outboxes === undefined) this.membership.left(room, JSON.parse(info) as PeerInfo, reason, left === 0 ? endReason : undefined)
     if (left === 0) await this.unindexIfEmpty(room)
     return members.map((json) => JSON.parse(json) as PeerInfo)
   }
@@ -692,12 +742,13 @@ export class RedisRegistry implements RoomRegistry {
 
   async endRoom (room: string, startedAt?: number, reason: RoomEndReason = 'api'): Promise<PeerInfo[] | undefined> {
     return this.op(async () => {
-      const ended = await this.script('swbRoomEnd', [this.keys.room(room), this.keys.roomInfo(room), this.keys.roomJoined(room)],
-        [startedAt === undefined ? '' : String(startedAt)])
+      const ended = await this.recording([room], async (recordAs) =>
+        this.script('swbRoomEnd', [this.keys.room(room), this.keys.roomInfo(room), this.keys.roomJoined(room), this.keys.roomEvents(room)],
+          [startedAt === undefined ? '' : String(startedAt), recordAs(room), reason, this.roomInfoTtlMs]))
       if (ended === null) return undefined
       const members = ended.map((json) => JSON.parse(json) as PeerInfo)
       // The script removed them all at once: only this call tells the membership listener.
-      endedRoom(this.membership, room, members, reason)
+      if (this.outboxes === undefined) endedRoom(this.membership, room, members, reason)
       // The members' side of the membership lives on their own slots, and their instances keep a copy.
       await Promise.all([
         this.client.zrem(this.keys.roomIndex(), room),
@@ -737,37 +788,68 @@ export class RedisRegistry implements RoomRegistry {
     if (owner !== null && owner !== this.instanceId) await this.publish(owner, adminPayload(notice))
   }
 
+  async shareRoomDeadline (room: string, startedAt: number, endsAt: number | undefined): Promise<void> {
+    await this.op(async () => this.deadlines.share(room, startedAt, endsAt))
+  }
+
   async revokeUser (userId: string, at: number): Promise<void> {
     await this.op(async () => {
-      // The hash lives as long as its newest entry matters; older entries are pruned when an instance starts.
-      await Promise.all([this.client.hset(this.keys.revocations(), encodeUserId(userId), at), this.client.pexpire(this.keys.revocations(), REVOCATION_KEPT_MS)])
+      // The hash lives as long as its newest entry matters; older entries are pruned here (those known
+      // to this instance) and whenever an instance (re)loads them.
+      const stale = this.revocations.prune().map(encodeUserId)
+      await Promise.all([
+        this.client.hset(this.keys.revocations(), encodeUserId(userId), at),
+        this.client.pexpire(this.keys.revocations(), this.revocations.retentionMs),
+        stale.length > 0 && this.client.hdel(this.keys.revocations(), ...stale)
+      ])
       // Every registered instance, dead ones included (a publication nobody hears costs nothing).
       const instances = await this.client.zrange(this.keys.instances(), 0, -1)
       const payload = adminPayload({ kind: 'revoke', userId, at })
       await Promise.all(instances.filter((id) => id !== this.instanceId).map(async (id) => this.publish(id, payload)))
     })
-    this.revocations.set(userId, Math.max(at, this.revocations.get(userId) ?? 0))
+    this.revocations.record(userId, at)
     await this.events.revoked(userId, at)
   }
 
   revokedAt (userId: string): number | undefined {
-    return this.revocations.get(userId)
+    return this.revocations.at(userId)
   }
 
   sessionsOf (userId: string): string[] {
     return [...this.owned].filter(([, peer]) => peer.userId === userId).map(([peerId]) => peerId)
   }
 
-  /** Revocations made before this instance started: read once; later ones arrive as notices. */
-  private async loadRevocations (): Promise<void> {
+  /**
+   * Reads the revocations hash (made before this instance started, or while its subscriber was away)
+   * and drops the entries past the retention. Returns the revocations that are news here.
+   */
+  private async loadRevocations (): Promise<Array<[userId: string, at: number]>> {
     const all = await this.client.hgetall(this.keys.revocations())
-    const oldest = Date.now() - REVOCATION_KEPT_MS
+    const oldest = Date.now() - this.revocations.retentionMs
     const stale: string[] = []
+    const news: Array<[string, number]> = []
     for (const [user, at] of Object.entries(all)) {
+      const userId = decodeURIComponent(user)
       if (Number(at) < oldest) stale.push(user)
-      else this.revocations.set(decodeURIComponent(user), Number(at))
+      else if (this.revocations.record(userId, Number(at))) news.push([userId, Number(at)])
     }
+    this.revocations.prune()
     if (stale.length > 0) await this.client.hdel(this.keys.revocations(), ...stale)
+    return news
+  }
+
+  /**
+   * The subscriber reconnected: a `revoke` notice published while it was away was lost. Once the
+   * subscription is confirmed again (a revocation published from then on arrives as a notice), the hash
+   * holds every earlier one: the sessions it newly revokes end as if the notice had come.
+   */
+  private async catchUpRevocations (): Promise<void> {
+    // Redis answers in order on the subscriber's connection: this confirmation follows the resubscription.
+    await this.subscriber.subscribe(this.keys.instanceChannel(this.instanceId))
+    for (const [userId, at] of await this.loadRevocations()) {
+      this.log.info({ userId }, 'a revocation missed while the subscriber was away: ending its sessions')
+      this.track(this.events.revoked(userId, at), 'end revoked sessions')
+    }
   }
 
   private onAdminNotice (notice: AdminNotice): void {
@@ -776,7 +858,7 @@ export class RedisRegistry implements RoomRegistry {
         this.owned.get(notice.peerId)?.rooms.delete(notice.room)
         return
       case 'revoke':
-        this.revocations.set(notice.userId, Math.max(notice.at, this.revocations.get(notice.userId) ?? 0))
+        this.revocations.record(notice.userId, notice.at)
         this.track(this.events.revoked(notice.userId, notice.at), 'end revoked sessions')
     }
   }
@@ -838,6 +920,7 @@ export class RedisRegistry implements RoomRegistry {
     this.stateValue = 'closed'
     this.liveness.stop()
     this.recovery.stop()
+    this.outboxes?.stop()
     for (const local of this.owned.values()) local.inbox.close()
     await Promise.allSettled([...this.inflight])
     if (wasReady) await this.liveness.unregister().catch(() => {})

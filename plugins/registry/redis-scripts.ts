@@ -12,6 +12,20 @@ import { LUA_MESSAGE_PAYLOAD } from './redis-channel.js'
 const NOW_MS = `local t = redis.call('TIME')
 local now = t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))`
 
+/**
+ * Records one membership event in the room's outbox (a stream in the room's slot): called by the room
+ * scripts in the same step as the change, so the outbox order is the order of the room's changes, and
+ * the event is as durable as the change. `info` is the member's PeerInfo JSON: only its ids are kept.
+ */
+const RECORD = `local function record(outbox, ttl, room, kind, info, reason)
+  local p = cjson.decode(info)
+  local d = {room = room, peerId = p.peerId, userId = p.userId}
+  if type(p.role) == 'string' then d.role = p.role end
+  if reason then d.reason = reason end
+  redis.call('XADD', outbox, '*', 'type', kind, 'data', cjson.encode(d))
+  redis.call('PEXPIRE', outbox, ttl)
+end`
+
 export const SCRIPTS = {
   /** KEYS session, rooms, buf · ARGV userId, owner, tokenHash, ttlMs → 1. A fresh session replaces any leftover (and has no previous token). */
   swbCreateSession: {
@@ -89,15 +103,17 @@ return 1`
   },
 
   /**
-   * The room's side of a join, where capacity is decided: KEYS room, info, joined · ARGV peerId,
-   * peerInfoJson, defaultCapacity, ttlMs, grantCapacity ('' = none), infoTtlMs → {0, capacity} full,
+   * The room's side of a join, where capacity is decided: KEYS room, info, joined, events · ARGV peerId,
+   * peerInfoJson, defaultCapacity, ttlMs, grantCapacity ('' = none), infoTtlMs, record (the room name: record
+   * room.started and peer.joined in the outbox; '' = record nothing) → {0, capacity} full,
    * {1, members, createdAt, settings} already a member, {2, members, createdAt, settings, started} joined
    * (started = 1 when this join started the room). Members are PeerInfo JSON; settings is RoomSettings
    * JSON or ''. Capacity: the admin API's, else the grant that started the room, else the default.
    */
   swbRoomJoin: {
-    keys: 3,
-    lua: `local info = redis.call('HMGET', KEYS[2], 'createdAt', 'settings', 'capacity', 'grantCap')
+    keys: 4,
+    lua: `${RECORD}
+local info = redis.call('HMGET', KEYS[2], 'createdAt', 'settings', 'capacity', 'grantCap')
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {1, redis.call('HVALS', KEYS[1]), info[1] or '0', info[2] or ''} end
 local size = redis.call('HLEN', KEYS[1])
 local grant = info[4]
@@ -118,6 +134,10 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
+if ARGV[7] ~= '' then
+  if started == 1 then record(KEYS[4], ARGV[6], ARGV[7], 'room.started', ARGV[2]) end
+  record(KEYS[4], ARGV[6], ARGV[7], 'peer.joined', ARGV[2])
+end
 return {2, redis.call('HVALS', KEYS[1]), createdAt, info[2] or '', started}`
   },
 
@@ -140,18 +160,24 @@ return createdAt`
   },
 
   /**
-   * Ends a room at once: KEYS room, info, joined · ARGV startedAt ('' = whichever) → nil when there is
-   * no such room (no members and no record; with startedAt: it started at another time, or nobody is in
-   * it any more, so it already ended), else its members (PeerInfo JSON), all removed along with its
-   * record, so the name starts afresh.
+   * Ends a room at once: KEYS room, info, joined, events · ARGV startedAt ('' = whichever), record (room
+   * name, or ''), endReason, eventsTtlMs → nil when there is no such room (no members and no record; with
+   * startedAt: it started at another time, or nobody is in it any more, so it already ended), else its
+   * members (PeerInfo JSON), all removed along with its record, so the name starts afresh. Recorded: each
+   * member's peer.left (removed), then room.ended (with the last member's ids), as if they left one by one.
    */
   swbRoomEnd: {
-    keys: 3,
-    lua: `local createdAt = redis.call('HGET', KEYS[2], 'createdAt')
+    keys: 4,
+    lua: `${RECORD}
+local createdAt = redis.call('HGET', KEYS[2], 'createdAt')
 local members = redis.call('HVALS', KEYS[1])
 if not createdAt and #members == 0 then return false end
 if ARGV[1] ~= '' and (createdAt ~= ARGV[1] or #members == 0) then return false end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+if ARGV[2] ~= '' and #members > 0 then
+  for _, m in ipairs(members) do record(KEYS[4], ARGV[4], ARGV[2], 'peer.left', m, 'removed') end
+  record(KEYS[4], ARGV[4], ARGV[2], 'room.ended', members[#members], ARGV[3])
+end
 return members`
   },
 
@@ -164,19 +190,71 @@ return 1`
   },
 
   /**
-   * KEYS room, joined · ARGV peerId, withMembers ('1'/'0') → nil when it was not a member, else {its
-   * PeerInfo JSON, how many are left, the members left (PeerInfo JSON; empty unless withMembers)}.
-   * Removal and count in one step: of all the removals of a room, exactly one sees it become empty.
+   * KEYS room, joined, events · ARGV peerId, withMembers ('1'/'0'), record (room name, or ''), reason,
+   * endReason, eventsTtlMs → nil when it was not a member, else {its PeerInfo JSON, how many are left, the
+   * members left (PeerInfo JSON; empty unless withMembers)}. Removal and count in one step: of all the
+   * removals of a room, exactly one sees it become empty (and records room.ended after its peer.left).
    */
   swbRoomDepart: {
-    keys: 2,
-    lua: `redis.call('HDEL', KEYS[2], ARGV[1])
+    keys: 3,
+    lua: `${RECORD}
+redis.call('HDEL', KEYS[2], ARGV[1])
 local info = redis.call('HGET', KEYS[1], ARGV[1])
 if not info then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
 local members = {}
 if ARGV[2] == '1' then members = redis.call('HVALS', KEYS[1]) end
-return {info, redis.call('HLEN', KEYS[1]), members}`
+local left = redis.call('HLEN', KEYS[1])
+if ARGV[3] ~= '' then
+  record(KEYS[3], ARGV[6], ARGV[3], 'peer.left', info, ARGV[4])
+  if left == 0 then record(KEYS[3], ARGV[6], ARGV[3], 'room.ended', info, ARGV[5]) end
+end
+return {info, left, members}`
+  },
+
+  /**
+   * A member's PeerInfo as the room has it: KEYS room, events · ARGV peerId, record (room name: record
+   * peer.resumed, in the same step that finds it a member; '' = nothing), eventsTtlMs → its JSON, or nil.
+   */
+  swbRoomMember: {
+    keys: 2,
+    lua: `${RECORD}
+local info = redis.call('HGET', KEYS[1], ARGV[1])
+if not info then return false end
+if ARGV[2] ~= '' then record(KEYS[2], ARGV[3], ARGV[2], 'peer.resumed', info) end
+return info`
+  },
+
+  /**
+   * Starts moving a room's outbox (one mover at a time, so its events reach the queue in order): KEYS
+   * events, mover · ARGV me, lockMs, count → nil while another instance moves it, else its first `count`
+   * events ({entryId, {field, value, ...}}); the mover key is ours (or released when there are none).
+   */
+  swbOutboxTake: {
+    keys: 2,
+    lua: `local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return false end
+local entries = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[3])
+if #entries == 0 then
+  if holder then redis.call('DEL', KEYS[2]) end
+  return {}
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return entries`
+  },
+
+  /**
+   * Those events are queued: KEYS events, mover · ARGV me, lockMs, entryIds... → how many are left (the
+   * mover key then stays ours; 0: released), or -1 when it is not ours any more. Entries are deleted,
+   * never the stream: its ids keep growing, so they name events for good.
+   */
+  swbOutboxTrim: {
+    keys: 2,
+    lua: `redis.call('XDEL', KEYS[1], unpack(ARGV, 3))
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end
+local left = redis.call('XLEN', KEYS[1])
+if left == 0 then redis.call('DEL', KEYS[2]) else redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return left`
   },
 
   /**
@@ -342,6 +420,19 @@ redis.call('PEXPIRE', KEYS[3], ARGV[1])
 return 1`
   },
 
+  /**
+   * Claims the room deadlines that have passed: KEYS deadlines · ARGV leaseMs, count → the members due
+   * (`<startedAt> <room>`), each pushed back by leaseMs: it comes due again only if the claimer did not
+   * remove it by then (it died, or ending the room failed).
+   */
+  swbDeadlinesDue: {
+    keys: 1,
+    lua: `${NOW_MS}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
+for _, m in ipairs(due) do redis.call('ZADD', KEYS[1], tonumber(now) + tonumber(ARGV[1]), m) end
+return due`
+  },
+
   /** KEYS connections · ARGV me, max, ttlMs → 1 (counted here) or 0 (the user has `max` open across all instances). */
   swbConnAcquire: {
     keys: 1,
@@ -388,6 +479,9 @@ export interface ScriptReplies {
   swbRoomEnd: string[] | null
   swbRoomRestore: 1
   swbRoomDepart: [info: string, left: number, members: string[]] | null
+  swbRoomMember: string | null
+  swbOutboxTake: Array<[entryId: string, fields: string[]]> | null
+  swbOutboxTrim: number
   swbRelay: [status: -3 | -2 | -1 | 1 | 2, seq: number, attached: string]
   swbRange: [status: number, seq?: number, firstSeq?: number, messages?: string[]]
   swbAck: number
@@ -396,6 +490,7 @@ export interface ScriptReplies {
   swbAdopt: [remainingMs: number, userId: string, tokenHash: string, previousTokenHash: string, seq: string, rooms: string[], epoch: number] | null
   swbRestore: [status: 'lost' | 'kept' | 'restored', seq: string, epoch: string]
   swbTouch: 1
+  swbDeadlinesDue: string[]
   swbConnAcquire: 0 | 1
   swbConnRelease: number
   swbConnSet: 1

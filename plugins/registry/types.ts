@@ -86,6 +86,12 @@ export interface RoomAdministration {
    * every instance (this one included, before this resolves) through `RegistryEvents.revoked`.
    */
   revokeUser (userId: string, at: number): Promise<void>
+  /**
+   * Shares the deadline of the room that started at `startedAt` (max duration; `endsAt` undefined: it has
+   * none any more), so that some instance ends it then, once, even if this one is gone: a shared registry
+   * tells one instance through `RegistryEvents.roomDeadline`. A no-op in memory (the local timer is all).
+   */
+  shareRoomDeadline (room: string, startedAt: number, endsAt: number | undefined): Promise<void>
   /** When the user's sessions were last revoked (ms), as this instance knows it: synchronous, for token checks. */
   revokedAt (userId: string): number | undefined
   /** Peer ids of the user's sessions held by this instance (connected or in their grace period). */
@@ -132,6 +138,8 @@ export interface RegistryLimits {
   /** Replay buffer bounds per peer; bytes are UTF-8 bytes of the stamped messages, in every backend. */
   bufferMessages: number
   bufferBytes: number
+  /** How long a revocation is kept (REVOCATION_RETENTION_SECONDS, in ms; default a week): see revocations.ts. */
+  revocationRetentionMs?: number
 }
 
 /** Why a peer left a room: it said so, it dropped and did not resume, an operator removed it, or its user's sessions were revoked. */
@@ -152,6 +160,36 @@ export interface MembershipListener {
   joined (room: string, member: PeerInfo, roomStarted: boolean): void
   left (room: string, member: PeerInfo, reason: LeaveReason, roomEnded: RoomEndReason | undefined): void
   resumed (room: string, member: PeerInfo): void
+  /**
+   * Set by a listener that can queue durably (the webhooks' Redis queue). A shared registry then
+   * records each change inside the atomic step that makes it, in the room's outbox, and hands the
+   * room's events here in the order of its changes instead of calling the methods above: so the order
+   * holds across instances, and an instance dying right after a step loses nothing (redis-outbox.ts).
+   */
+  readonly recorded?: RecordedEventSink
+}
+
+/**
+ * A membership event as a room's step recorded it. `type` is a webhook event type (room.started,
+ * room.ended, peer.joined, peer.left, peer.resumed); `data` is its JSON data, ids only (never `meta`).
+ * `room` and `key` (the room's sequence: its outbox entry id, `<ms>-<n>`) name it uniquely and for good;
+ * `at` is when it happened (Redis time, ms).
+ */
+export interface RecordedEvent {
+  room: string
+  key: string
+  at: number
+  type: string
+  data: string
+}
+
+export interface RecordedEventSink {
+  /**
+   * Queues one room's events, in this order; resolves once they are durably queued. The same events may
+   * come again (a mover that failed or died after this and before the outbox was emptied): they carry
+   * the same room and key, so they can keep the same id.
+   */
+  add (events: RecordedEvent[]): Promise<void>
 }
 
 /** Until someone watches, membership changes go nowhere. */
@@ -173,6 +211,11 @@ export interface RegistryEvents {
   orphaned (peerId: string): Promise<void>
   /** The user's sessions were revoked (on this instance or another): end the ones held here. */
   revoked (userId: string, at: number): Promise<void>
+  /**
+   * A shared room deadline passed (see shareRoomDeadline) and this instance was picked: end the room
+   * that started at `startedAt` with reason `max-duration`, if it still runs. Rejecting retries it later.
+   */
+  roomDeadline (room: string, startedAt: number): Promise<void>
 }
 
 /**
@@ -259,9 +302,6 @@ export interface RoomRegistry extends RoomAdministration {
   healthy (): Promise<{ ok: boolean, detail?: string }>
   close (): Promise<void>
 }
-
-/** How long a revocation is remembered: tokens issued before it and still valid after this are accepted again. */
-export const REVOCATION_KEPT_MS = 7 * 24 * 3600 * 1000
 
 /** `{"type":…}` → `{"seq":N,"type":…}`: a concatenation, so the body is never serialized again. */
 export function stampSeq (body: string, seq: number): string {

@@ -105,7 +105,8 @@ export class SignalingHub {
     registry.listen({
       takenOver: (peerId, epoch) => this.takenOver(peerId, epoch),
       orphaned: async (peerId) => { await this.expire(peerId, 'timeout') },
-      revoked: async (userId) => this.control.revoked(userId)
+      revoked: async (userId) => this.control.revoked(userId),
+      roomDeadline: async (room, startedAt) => { await this.control.endRoom(room, 'max-duration', startedAt) }
     })
   }
 
@@ -356,10 +357,12 @@ export class SignalingHub {
     const metadata = outcome.room.settings?.metadata
     await this.deliver(conn.peerId, { type: 'joined', room, ...(role !== undefined && { role }), peers: outcome.peers, ...(metadata !== undefined && { metadata }) })
     if (outcome.alreadyJoined) return
-    this.control.arm(room, outcome.room)
+    // The max-duration deadline is shared while the others are told (it never rejects).
+    const armed = this.control.arm(room, outcome.room)
     conn.info({ room }, 'joined room')
     this.observer.joined(conn.who, room, role)
     await this.deliverAll(outcome.peers, 'peer-joined', JSON.stringify({ type: 'peer-joined', room, peer: member } satisfies OutgoingMessage))
+    await armed
   }
 
   /** `reason` is what the others see: `left` (the peer asked), `revoked` (its token no longer grants the room). */

@@ -87,19 +87,33 @@ export class RoomControl {
   }
 
   /**
-   * Arms the room's max-duration timer on this instance (after a join, or new settings). Several
-   * instances may arm one for the same room: the registry ends it once, only if it is still the room
-   * that started at `createdAt`.
+   * Arms the room's max-duration timer on this instance (after a join, or new settings), and shares the
+   * deadline through the registry, so that another instance ends the room if this one is gone by then.
+   * Several instances may arm one for the same room: the registry ends it once, only if it is still the
+   * room that started at `createdAt`. `settingsChanged` (a PUT): the shared deadline follows the new
+   * settings, also when they have no max duration any more. Resolves once the deadline is shared
+   * (never rejects: a failure is logged, and this instance's timer still runs).
    */
-  arm (room: string, state: RoomState): void {
+  async arm (room: string, state: RoomState, settingsChanged = false): Promise<void> {
     const seconds = state.settings?.maxDurationSeconds
-    if (seconds === undefined) {
+    const endsAt = seconds === undefined ? undefined : state.createdAt + seconds * 1000
+    const current = this.timers.get(room)
+    const unchanged = current !== undefined && current.startedAt === state.createdAt && current.endsAt === endsAt
+    // Joins of a room without a max duration (nearly all of them) cost no round trip.
+    const shared = settingsChanged || (endsAt !== undefined && !unchanged)
+      ? this.registry.shareRoomDeadline(room, state.createdAt, endsAt).catch((err: unknown) => this.log.warn({ err, room }, 'sharing a room deadline failed'))
+      : undefined
+    this.armTimer(room, state.createdAt, endsAt, unchanged)
+    await shared
+  }
+
+  /** This instance's timer: on time while this instance lives (the shared deadline is the backstop). */
+  private armTimer (room: string, createdAt: number, endsAt: number | undefined, unchanged: boolean): void {
+    if (endsAt === undefined) {
       this.disarm(room)
       return
     }
-    const endsAt = state.createdAt + seconds * 1000
-    const current = this.timers.get(room)
-    if (current !== undefined && current.startedAt === state.createdAt && current.endsAt === endsAt) return
+    if (unchanged) return
     this.disarm(room)
     const fire = (): void => {
       const left = endsAt - this.now()
@@ -108,10 +122,10 @@ export class RoomControl {
         return
       }
       this.timers.delete(room)
-      this.endRoom(room, 'max-duration', state.createdAt)
+      this.endRoom(room, 'max-duration', createdAt)
         .catch((err: unknown) => this.log.warn({ err, room }, 'ending a room at its max duration failed'))
     }
-    const entry = { startedAt: state.createdAt, endsAt, timer: setTimeout(fire, Math.min(Math.max(endsAt - this.now(), 0), MAX_TIMER_MS)).unref() }
+    const entry = { startedAt: createdAt, endsAt, timer: setTimeout(fire, Math.min(Math.max(endsAt - this.now(), 0), MAX_TIMER_MS)).unref() }
     this.timers.set(room, entry)
   }
 

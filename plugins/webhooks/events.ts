@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
-import { LEAVE_REASONS, ROOM_END_REASONS } from '../registry/types.js'
+import { LEAVE_REASONS, ROOM_END_REASONS, type RecordedEvent } from '../registry/types.js'
 
 /**
  * The webhook events and their bodies: `{ type, timestamp, data }`, where data carries ids only
@@ -71,4 +71,22 @@ export interface QueuedEvent {
 export function prepareEvent (event: WebhookEvent, now: number): QueuedEvent {
   const body = JSON.stringify({ type: event.type, timestamp: new Date(now).toISOString(), data: event.data })
   return { id: `msg_${randomBytes(16).toString('base64url')}`, room: event.data.room, type: event.type, body, queuedAt: now }
+}
+
+/** The fields of an event's data, in the order bodies list them. */
+const DATA_FIELDS = ['room', 'reason', 'peerId', 'userId', 'role'] as const
+
+/**
+ * An event a shared registry recorded in its room's outbox, ready for delivery. Its id derives from its
+ * room and outbox key, so an event queued twice (a mover died half-way) keeps its webhook-id and the
+ * receiver's deduplication sees one event. Undefined for a type this version does not send.
+ */
+export function fromRecorded (event: RecordedEvent): QueuedEvent | undefined {
+  if (!Object.hasOwn(WEBHOOK_EVENTS, event.type)) return undefined
+  const recorded = JSON.parse(event.data) as Record<string, unknown>
+  const data: Record<string, unknown> = {}
+  for (const field of DATA_FIELDS) if (typeof recorded[field] === 'string') data[field] = recorded[field]
+  const body = JSON.stringify({ type: event.type, timestamp: new Date(event.at).toISOString(), data })
+  const id = `msg_${createHash('sha256').update(`${event.room}\n${event.key}`).digest('base64url').slice(0, 32)}`
+  return { id, room: event.room, type: event.type as WebhookEventType, body, queuedAt: event.at }
 }

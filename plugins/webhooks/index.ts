@@ -66,6 +66,9 @@ export default fp(async (app) => {
   app.decorate('webhooks', { enabled: true, emit, queue })
   log.info({ endpoints: endpoints.map((e) => e.label), queue: redis === undefined ? 'memory' : 'redis' }, 'webhooks on')
   // The registry is registered after this plugin; no session exists before ready.
-  app.addHook('onReady', async () => { app.registry.watch(membershipEvents(emit)) })
+  // With Redis the registry records the events in its rooms' outboxes and moves them into the queue
+  // (in the order of each room's changes, and durably); in memory it reports them as it decides them.
+  const listener = membershipEvents(emit)
+  app.addHook('onReady', async () => { app.registry.watch(queue instanceof RedisQueue ? { ...listener, recorded: queue } : listener) })
   app.addHook('onClose', async () => queue.close(config.SHUTDOWN_DRAIN_SECONDS * 1000))
 }, { fastify: '5.x', name: 'switchboard-webhooks', dependencies: ['switchboard-metrics'] })

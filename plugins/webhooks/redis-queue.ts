@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { connectRedis, createRedisClient, type RedisClient, type RedisConnectionSettings } from '../registry/redis-connection.js'
 import type { Clock, Endpoint, Report } from './delivery.js'
-import type { QueuedEvent, WebhookEventType } from './events.js'
+import { fromRecorded, type QueuedEvent, type WebhookEventType } from './events.js'
+import type { RecordedEvent, RecordedEventSink } from '../registry/types.js'
 import { RoomLanes } from './lanes.js'
 import type { WebhookQueue } from './queue.js'
 
@@ -31,6 +32,18 @@ const ADD = `if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 e
 if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('XGROUP', 'CREATE', KEYS[1], '${GROUP}', '0', 'MKSTREAM') end
 redis.call('XADD', KEYS[1], '*', 'id', ARGV[2], 'room', ARGV[3], 'type', ARGV[4], 'body', ARGV[5])
 return 1`
+/**
+ * KEYS stream · ARGV max, then id, room, type, body of each event → how many were queued, in order (the
+ * rest found the stream full). One step per endpoint for a room's batch: nothing else lands in between.
+ */
+const ADD_MANY = `local added = 0
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('XGROUP', 'CREATE', KEYS[1], '${GROUP}', '0', 'MKSTREAM') end
+for i = 2, #ARGV, 4 do
+  if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return added end
+  redis.call('XADD', KEYS[1], '*', 'id', ARGV[i], 'room', ARGV[i + 1], 'type', ARGV[i + 2], 'body', ARGV[i + 3])
+  added = added + 1
+end
+return added`
 /** KEYS stream · ARGV entryId: the event is done with (delivered or dropped). */
 const DONE = `redis.call('XACK', KEYS[1], '${GROUP}', ARGV[1])
 return redis.call('XDEL', KEYS[1], ARGV[1])`
@@ -44,6 +57,7 @@ return 1`
 
 interface QueueCommands {
   swbWebhookAdd (stream: string, max: number, id: string, room: string, type: string, body: string): Promise<0 | 1>
+  swbWebhookAddMany (stream: string, max: number, ...events: string[]): Promise<number>
   swbWebhookDone (stream: string, entryId: string): Promise<number>
   swbWebhookRenew (lease: string, me: string, ttlMs: number): Promise<0 | 1>
   swbWebhookRelease (lease: string, me: string): Promise<1>
@@ -173,7 +187,7 @@ function streamTime (entryId: string): number {
   return Number(entryId.split('-')[0])
 }
 
-export class RedisQueue implements WebhookQueue {
+export class RedisQueue implements WebhookQueue, RecordedEventSink {
   readonly me = randomBytes(8).toString('hex')
   readonly blockMs: number
   private readonly outboxes: StreamOutbox[]
@@ -207,6 +221,7 @@ export class RedisQueue implements WebhookQueue {
       throw err
     }
     client.defineCommand('swbWebhookAdd', { numberOfKeys: 1, lua: ADD })
+    client.defineCommand('swbWebhookAddMany', { numberOfKeys: 1, lua: ADD_MANY })
     client.defineCommand('swbWebhookDone', { numberOfKeys: 1, lua: DONE })
     client.defineCommand('swbWebhookRenew', { numberOfKeys: 1, lua: RENEW })
     client.defineCommand('swbWebhookRelease', { numberOfKeys: 1, lua: RELEASE })
@@ -245,6 +260,27 @@ export class RedisQueue implements WebhookQueue {
       this.inflight.add(work)
       void work.finally(() => this.inflight.delete(work))
     }
+  }
+
+  /**
+   * One room's recorded events (the registry's outbox mover), in order, to every endpoint. Resolves once
+   * they are in every stream (or counted as overflow); rejects when Redis failed, and the mover retries.
+   */
+  async add (recorded: RecordedEvent[]): Promise<void> {
+    const events = recorded.flatMap((r) => {
+      const event = fromRecorded(r)
+      return event === undefined ? [] : [event]
+    })
+    if (events.length === 0) return
+    const args = events.flatMap((e) => [e.id, e.room, e.type, e.body])
+    await Promise.all(this.outboxes.map(async (outbox) => {
+      const added = await this.client.swbWebhookAddMany(outbox.stream, this.options.max, ...args)
+      for (const event of events.slice(added)) {
+        this.report(event.type, 'overflow')
+        this.log.warn({ webhookId: event.id, type: event.type, room: event.room, endpoint: outbox.endpoint.label, max: this.options.max },
+          'webhook queue full: event dropped')
+      }
+    }))
   }
 
   async depth (): Promise<number> {

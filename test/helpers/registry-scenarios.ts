@@ -467,15 +467,17 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
   t.test('revocations: recorded, told to the listener, and sessions of the user found', async (t) => {
     const registry = await fresh(t)
     const told: Array<[string, number]> = []
-    registry.listen({ takenOver: () => {}, orphaned: async () => {}, revoked: async (userId, at) => { told.push([userId, at]) } })
+    registry.listen({ takenOver: () => {}, orphaned: async () => {}, revoked: async (userId, at) => { told.push([userId, at]) }, roomDeadline: async () => {} })
     await session(registry, 'a', 'dr')
     await session(registry, 'b', 'dr')
     await session(registry, 'c', 'nurse')
     t.same(registry.sessionsOf('dr').sort(), ['a', 'b'])
     t.equal(registry.revokedAt('dr'), undefined)
-    await registry.revokeUser('dr', 1234)
-    t.equal(registry.revokedAt('dr'), 1234)
-    t.same(told, [['dr', 1234]], 'told before revokeUser resolves')
+    // A recent cutoff: one older than the revocation retention (a week by default) is not kept.
+    const at = Date.now() - 1000
+    await registry.revokeUser('dr', at)
+    t.equal(registry.revokedAt('dr'), at)
+    t.same(told, [['dr', at]], 'told before revokeUser resolves')
   })
 
 }

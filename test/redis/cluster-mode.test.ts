@@ -4,12 +4,21 @@ import { startInstances } from '../helpers/instances.js'
 import { signTestToken } from '../helpers/tokens.js'
 import { WsPeer } from '../helpers/ws-peer.js'
 import type { RedisRegistry } from '../../plugins/registry/redis-registry.js'
+import { WebhookReceiver, newWebhookSecret } from '../helpers/webhook-receiver.js'
 
 const skip = requireRedis(t)
 
-t.test('Redis Cluster (3 masters): relay across instances (the relay script publishes from inside Redis), capacity still atomic', skip, async (t) => {
+t.test('Redis Cluster (3 masters): relay across instances (the relay script publishes from inside Redis), capacity still atomic, webhooks in order', skip, async (t) => {
   const cluster = await startRedisCluster(t)
-  const [a, b] = await startInstances(t, ['a', 'b'], { REDIS_CLUSTER_NODES: cluster.nodes, REDIS_KEY_PREFIX: 'tenant1:' })
+  const secret = newWebhookSecret()
+  const receiver = await WebhookReceiver.start(t, secret)
+  const [a, b] = await startInstances(t, ['a', 'b'], {
+    REDIS_CLUSTER_NODES: cluster.nodes,
+    REDIS_KEY_PREFIX: 'tenant1:',
+    WEBHOOK_URLS: receiver.url,
+    WEBHOOK_SECRET: secret,
+    WEBHOOK_RETRY_BASE_SECONDS: 0.01
+  })
   if (!a || !b) throw new Error('instances')
   t.equal(a.app.registry.kind, 'redis')
 
@@ -50,4 +59,13 @@ t.test('Redis Cluster (3 masters): relay across instances (the relay script publ
   const slot = (key: string): string => cluster.servers[0]?.cli('cluster', 'keyslot', key).trim() ?? ''
   t.equal(slot(`tenant1:peer:{p:${doctor.peerId}}`), slot(`tenant1:peer:{p:${doctor.peerId}}:buf`))
   t.equal(slot(`tenant1:peer:{p:${doctor.peerId}}`), slot(`tenant1:peer:{p:${doctor.peerId}}:rooms`))
+  t.equal(slot('tenant1:room:{r:clinic-7/consult}'), slot('tenant1:room:{r:clinic-7/consult}:events'), 'a room\'s outbox sits in its slot')
+
+  // The room's events, recorded by its scripts in its outbox and moved to the webhook stream (another slot).
+  doctor.close(1000)
+  inside.close(1000)
+  await receiver.until((r) => r.story('clinic-7/consult').includes('room.ended:empty'), 'the room to end')
+  t.same(receiver.story('clinic-7/consult'), ['room.started', 'peer.joined', 'peer.joined', 'peer.left:left', 'peer.left:left', 'room.ended:empty'])
+  t.match(receiver.events.slice(0, 2), [{ type: 'room.started', data: { peerId: doctor.peerId } }, { type: 'peer.joined', data: { peerId: doctor.peerId } }])
+  t.equal(receiver.invalid, 0)
 })

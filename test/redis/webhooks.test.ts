@@ -46,9 +46,8 @@ t.test('two instances on Redis: each event delivered once, by one instance; a ro
   await join(marker, 'marker')
   await receiver.next((e) => e.data.room === 'marker' && e.type === 'peer.joined', 'the marker')
 
-  // Which join started the room and which departure ended it was decided atomically, once; the order
-  // between events decided on different instances in the same millisecond is the order they reached
-  // the queue (docs/webhooks.md), so only each instance's own order is asserted here.
+  // Which join started the room and which departure ended it was decided atomically, once (the order
+  // across instances is the subject of webhooks-order.test.ts).
   const story = receiver.story('race')
   t.equal(story.filter((s) => s === 'room.started').length, 1, 'one room.started')
   t.equal(story.filter((s) => s === 'room.ended:empty').length, 1, 'one room.ended')

@@ -40,7 +40,7 @@ async function stampOnly (r: RedisRegistry, peerId: string, owner: string, n: nu
 
 /** Records the peers a registry was told to retire; orphans end as they would without a hub. */
 function onTakeover (r: RedisRegistry, retired: string[]): void {
-  r.listen({ takenOver: (peerId) => retired.push(peerId), orphaned: async (peerId) => { await r.deleteSession(peerId) }, revoked: async () => {} })
+  r.listen({ takenOver: (peerId) => retired.push(peerId), orphaned: async (peerId) => { await r.deleteSession(peerId) }, revoked: async () => {}, roomDeadline: async () => {} })
 }
 const prefix = (): string => `t${randomBytes(3).toString('hex')}:`
 
