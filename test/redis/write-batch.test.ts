@@ -1,17 +1,15 @@
 import t, { type Test } from 'tap'
-import { readFileSync } from 'node:fs'
-import type { Socket } from 'node:net'
 import { startRedis, requireRedis } from '../helpers/redis-server.js'
 import { startInstances } from '../helpers/instances.js'
 import { signTestToken } from '../helpers/tokens.js'
 import { WsPeer } from '../helpers/ws-peer.js'
+import { sendBurstInOneChunk, writeSyscalls } from '../helpers/write-syscalls.js'
 
 // write-batch.ts across instances: a burst that reaches instance A in one TCP chunk goes to Redis in one
 // write (the relay commands), and the publications that reach instance B in one chunk of its subscriber
 // go to the recipient in one write. Counted with the kernel's figure for this process, which holds the
 // clients and both instances (redis-server is another process).
 const skip = requireRedis(t)
-const writeSyscalls = (): number => Number(/syscw: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1])
 
 async function peer (t: Test, base: string, sub: string): Promise<WsPeer> {
   const p = await WsPeer.connect(base, await signTestToken({ sub }))
@@ -32,15 +30,11 @@ t.test('a burst relayed across instances is written in a few system calls, in or
   await a.next('peer-joined')
   await b.sync()
 
-  const burst = Array.from({ length: 16 }, (_, i) => ({ type: 'candidate', room: 'burst', to: b.peerId, candidate: { candidate: `candidate:${i} 1 udp 2122260223 192.0.2.1 ${50000 + i} typ host`, sdpMid: '0', sdpMLineIndex: 0 } }))
-  const tcp = (a.socket as unknown as { _socket: Socket })._socket
   const before = writeSyscalls()
-  tcp.cork() // the client's 16 frames leave in one write, so instance A reads them as one chunk
-  for (const c of burst) a.send(c)
-  tcp.uncork()
+  const burst = sendBurstInOneChunk(a, 'burst', b.peerId, 16) // instance A reads them as one chunk
   const got = await b.waitCount('candidate', 16)
   const writes = writeSyscalls() - before
-  t.same(got.map((m) => (m.candidate as { candidate: string }).candidate), burst.map((c) => c.candidate.candidate), 'all 16, in order')
+  t.same(got.map((m) => (m.candidate as { candidate: string }).candidate), burst, 'all 16, in order')
   // Batched: 1 from the client, 1 from A to Redis, 1 (or a few, if Redis splits its publications)
   // from B to the recipient, plus any liveness write that fell in the window. Unbatched: 33 or more.
   t.ok(writes <= 10, `the relay took ${writes} write system calls in all (33 or more without batching)`)
