@@ -112,6 +112,8 @@ export async function startService (opts: StartOptions): Promise<ServiceProcess>
         ...(inspectorPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectorPort}`]),
         // BENCH_CPU_PROF_DIR=<dir>: every server writes a V8 CPU profile there when it exits (open it in Chrome DevTools).
         ...(process.env.BENCH_CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]),
+        // BENCH_NODE_FLAGS='--flag ...': extra Node flags for every server (all targets alike), e.g. GC tuning experiments.
+        ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== ''),
         opts.run.script
       ]]
   const child: ChildProcess = spawn(bin, args, {

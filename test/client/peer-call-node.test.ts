@@ -25,7 +25,7 @@ const TURN_SECRET = `ndc-turn-${randomBytes(8).toString('hex')}`
 t.setTimeout(300_000)
 
 interface Candidate { type: string, address: string, port: number }
-interface PeerResult { gathering?: string, pair?: { local: Candidate, remote: Candidate } | null, localCandidates?: unknown, role?: string, exchanged?: number, local?: string, remote?: string, states?: string[], errors?: string[], polite?: boolean, turn?: boolean, error?: string }
+interface PeerResult { gathering?: string, pair?: { local: Candidate, remote: Candidate } | null, localCandidates?: unknown, role?: string, exchanged?: number, local?: string, remote?: string, states?: string[], errors?: string[], polite?: boolean, turn?: boolean, error?: string, trail?: string[] }
 
 function runPeer (t: { teardown (fn: () => unknown): void }, env: Record<string, string>): Promise<PeerResult> {
   const child = spawn(process.execPath, [TSX, PEER], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -92,7 +92,7 @@ if (skip === false) {
         runPeer(t, { ...common, SWB_ROLE: 'answer', SWB_TOKEN: await signTestToken({ sub: users[1] }) })
       ])
       for (const [name, r] of [['offerer', offerer], ['answerer', answerer]] as const) {
-        t.equal(r.error, undefined, `${name} ran to the end: ${r.error ?? "ok"}`)
+        t.equal(r.error, undefined, `${name} ran to the end: ${r.error ?? 'ok'}`, { trail: r.trail })
         t.equal(r.exchanged, 3, `${name}: three ping/pong rounds over the data channel`)
         t.ok(r.states?.includes('connected'), `${name} connected (${r.states?.join(' → ')})`)
         t.ok(r.turn, `${name} had TURN credentials from the instance`)

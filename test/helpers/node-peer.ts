@@ -9,7 +9,9 @@
  */
 import { WebSocket } from 'ws'
 import { RTCPeerConnection } from 'node-datachannel/polyfill'
-import { PeerConnection } from 'node-datachannel'
+import { appendFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { initLogger, PeerConnection } from 'node-datachannel'
 import { encodeTurnCredentials, PeerCall, SwitchboardClient, type PeerConnectionConstructor } from '../../client/index.js'
 
 const env = (name: string): string => {
@@ -42,14 +44,55 @@ class IPv6OnlyPeerConnection extends RTCPeerConnection {
   }
 }
 
+/**
+ * What this side got through, in order (events, never SDP or candidates), printed on stderr as it
+ * happens and returned with the result: a call that never ends says where it stopped.
+ */
+const trail: string[] = []
+const started = Date.now()
+function mark (step: string): void {
+  trail.push(`${Date.now() - started}ms ${step}`)
+  process.stderr.write(`${trail[trail.length - 1]}\n`)
+}
+// SWB_NDC_LOG_DIR=<dir>: libdatachannel's debug log (ICE, DTLS, SCTP) in <dir>/<role>.log, to see why a call stalls.
+const logDir = process.env.SWB_NDC_LOG_DIR
+if (logDir !== undefined && logDir !== '') {
+  const file = join(logDir, `${process.env.SWB_ROLE ?? 'peer'}-${process.pid}.log`)
+  initLogger('Debug', (level, message) => appendFileSync(file, `${Date.now() - started}ms ${level} ${message}\n`))
+}
+
+/** The signaling socket, with the type of every message in and out on the trail (never their content). */
+class TracedWebSocket extends WebSocket {
+  constructor (...args: ConstructorParameters<typeof WebSocket>) {
+    super(...args)
+    this.on('message', (data) => mark(`got ${typeOf(String(data))}`))
+    const send = this.send.bind(this)
+    // The client sends strings only.
+    this.send = ((data: string) => { mark(`sent ${typeOf(data)}`); send(data) }) as WebSocket['send']
+  }
+}
+function typeOf (frame: string): string {
+  try { return String((JSON.parse(frame) as { type?: unknown }).type) } catch { return 'non-JSON' }
+}
+
+/** Ends a stuck call with what it got through, well before the test's own kill. */
+const STUCK_MS = 90_000
+
 async function main (): Promise<Record<string, unknown>> {
   const role = env('SWB_ROLE')
   const room = env('SWB_ROOM')
   const relay = process.env.SWB_RELAY === '1'
-  const client = new SwitchboardClient({ url: env('SWB_URL'), token: env('SWB_TOKEN'), WebSocket })
+  const client = new SwitchboardClient({ url: env('SWB_URL'), token: env('SWB_TOKEN'), WebSocket: TracedWebSocket })
   await client.connect()
+  mark('signaling connected')
+  // Listening before joining: the partner's peer-joined can arrive in the same read as our joined,
+  // before the code after `await client.join()` runs.
+  const partnerJoined = client.waitFor('peer-joined', { filter: (m) => m.room === room, timeoutMs: 60_000 })
+  partnerJoined.catch(() => {}) // not awaited when the partner was there first
   const joined = await client.join(room)
-  const peer = joined.peers[0] ?? (await client.waitFor('peer-joined', { filter: (m) => m.room === room, timeoutMs: 60_000 })).peer
+  mark(`joined (${joined.peers.length} peer(s) present)`)
+  const peer = joined.peers[0] ?? (await partnerJoined).peer
+  mark('partner known')
   const call = new PeerCall(client, {
     room,
     peerId: peer.peerId,
@@ -60,13 +103,20 @@ async function main (): Promise<Record<string, unknown>> {
     configuration: relay ? { iceTransportPolicy: 'relay' } : {}
   })
   const errors: string[] = []
-  call.on('error', ({ error }) => errors.push(`${error.code}: ${error.message}`))
+  call.on('error', ({ error }) => { errors.push(`${error.code}: ${error.message}`); mark(`error ${error.code}`) })
   const states: string[] = []
   const connected = new Promise<void>((resolve) => {
     call.on('connectionstatechange', ({ state }) => {
       states.push(state)
+      mark(`connection ${state}`)
       if (state === 'connected') resolve()
     })
+  })
+  void call.ready.then((pc) => {
+    mark('peer connection created')
+    pc.addEventListener('iceconnectionstatechange', () => mark(`ice ${pc.iceConnectionState}`))
+    pc.addEventListener('icegatheringstatechange', () => mark(`gathering ${pc.iceGatheringState}`))
+    pc.addEventListener('signalingstatechange', () => mark(`signaling ${pc.signalingState}`))
   })
   // A direct call can be over before libjuice's TURN allocations are, and a closing side takes the
   // other's ICE agent down with it: the test reads coturn's log for those allocations, so neither side
@@ -81,10 +131,12 @@ async function main (): Promise<Record<string, unknown>> {
   const channel: RTCDataChannel = role === 'offer'
     ? await call.createDataChannel('chat')
     : (await call.waitFor('datachannel', { timeoutMs: 60_000 })).channel
+  mark(`data channel ${channel.readyState}`)
   const done = new Promise<number>((resolve) => {
     let pongs = 0
     channel.onmessage = ({ data }) => {
       const text = String(data)
+      mark(`data channel got ${text}`)
       if (text.startsWith('ping ')) {
         const pong = (): void => channel.send(`pong ${text.slice(5)}`)
         if (text !== `ping ${rounds}`) pong()
@@ -99,11 +151,13 @@ async function main (): Promise<Record<string, unknown>> {
   await connected
   if (role === 'offer') {
     if (channel.readyState !== 'open') await new Promise<void>((resolve) => { channel.onopen = () => resolve() })
+    mark('data channel open')
     channel.send('ping 1')
   }
   const exchanged = await done
   const pc = await call.ready
   await gathered
+  mark('exchange done, gathering complete')
   let local: string | undefined
   let remote: string | undefined
   ;(await pc.getStats()).forEach((entry: { type?: string, candidateType?: string }) => {
@@ -117,13 +171,18 @@ async function main (): Promise<Record<string, unknown>> {
   await new Promise((resolve) => setTimeout(resolve, role === 'offer' ? 0 : 200))
   call.close()
   await client.close()
-  return { role, exchanged, gathering: pc.iceGatheringState, local, remote, pair, localCandidates, states, errors, polite: call.polite, turn: (call.iceServers?.iceServers ?? []).some((s) => s.urls.some((u) => u.startsWith('turn:'))) }
+  return { role, trail, exchanged, gathering: pc.iceGatheringState, local, remote, pair, localCandidates, states, errors, polite: call.polite, turn: (call.iceServers?.iceServers ?? []).some((s) => s.urls.some((u) => u.startsWith('turn:'))) }
 }
+
+setTimeout(() => {
+  process.stdout.write(`${JSON.stringify({ error: `stuck for ${STUCK_MS} ms after: ${trail.at(-1) ?? 'start'}`, trail })}\n`)
+  process.exit(1)
+}, STUCK_MS).unref()
 
 main().then((result) => {
   process.stdout.write(`${JSON.stringify(result)}\n`)
   process.exit(0)
 }, (err: unknown) => {
-  process.stdout.write(`${JSON.stringify({ error: err instanceof Error ? `${err.name}: ${err.message}` : String(err) })}\n`)
+  process.stdout.write(`${JSON.stringify({ error: err instanceof Error ? `${err.name}: ${err.message}` : String(err), trail })}\n`)
   process.exit(1)
 })
