@@ -18,7 +18,8 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-# No install scripts: nothing the server imports needs one, and it keeps the install hermetic.
+# No install scripts: nothing the server imports needs one (bufferutil, ws's native frame unmasking, loads
+# its prebuilt binary at run time, or falls back to JS where there is none), and it keeps the install hermetic.
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 COPY --from=build /app/dist ./dist
