@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisRegistry } from './redis-registry.js'
+import { ClockOffset } from './redis-clock.js'
 
 export interface LivenessOptions {
   instanceTtlMs: number
@@ -24,6 +25,8 @@ export class RedisLiveness {
   private touchTimer: NodeJS.Timeout | undefined
   private reaping = false
 
+  private readonly clock = new ClockOffset()
+
   constructor (private readonly registry: RedisRegistry, private readonly options: LivenessOptions) {}
 
   /** Announces this instance (at start and after an outage). */
@@ -38,14 +41,15 @@ export class RedisLiveness {
   }
 
   /**
-   * Redis' clock against ours, from one TIME round trip (off by at most half of it): relay deadlines
-   * are checked by Redis in its own time, so they must not depend on the two clocks agreeing.
+   * Redis' clock against ours, from TIME round trips: relay deadlines are checked by Redis in its own
+   * time, so they must not depend on the two clocks agreeing.
    */
   private async measureClock (): Promise<void> {
     const sent = Date.now()
     const [seconds, micros] = await this.registry.client.time()
     const received = Date.now()
-    this.registry.clockOffsetMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - Math.round((sent + received) / 2)
+    // The best of the recent samples, not the latest (redis-clock.ts).
+    this.registry.clockOffsetMs = this.clock.add(sent, Number(seconds) * 1000 + Number(micros) / 1000, received)
   }
 
   start (): void {

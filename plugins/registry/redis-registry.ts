@@ -591,7 +591,9 @@ export class RedisRegistry implements RoomRegistry {
     }
     const { limits, settings } = this.options
     // Past this (in Redis time) the sender has been refused already: the script then does nothing,
-    // so a refusal always means "not delivered", even when a stalled Redis runs it much later.
+    // so a refusal means "not delivered" even when a stalled Redis runs it much later. Only an answer
+    // that is itself late (held up on the way back, or our event loop blocked) can make a delivered
+    // message look refused: docs/redis.md, failure behaviour.
     const deadline = Date.now() + this.clockOffsetMs + settings.commandTimeoutMs
     // The relays of one client chunk (a burst of candidates) go to Redis in one write (write-batch.ts).
     if (this.client instanceof Redis) holdWrites(this.client.stream)

@@ -48,6 +48,12 @@ function runPeer (t: { teardown (fn: () => unknown): void }, env: Record<string,
   })
 }
 
+/** The peer got through signaling and ICE, and stalled in DTLS (its connection never became connected). */
+function dtlsStalled (r: PeerResult): boolean {
+  const trail = r.trail ?? []
+  return r.error !== undefined && trail.some((step) => step.endsWith(' ice connected')) && !trail.some((step) => step.endsWith(' connection connected'))
+}
+
 /** The relayed peers need IPv6 loopback: a loud skip without it locally, a failure under CI=true. */
 async function requireIpv6Loopback (): Promise<string | false> {
   const socket = dgram.createSocket('udp6')
@@ -84,13 +90,23 @@ if (skip === false) {
   for (const relay of [true, false]) {
     const skipThis = relay ? noIpv6 : false
     t.test(relay ? 'two node-datachannel processes, forced through coturn' : 'two node-datachannel processes, direct', { skip: skipThis }, async (t) => {
-      const room = `ndc-${randomBytes(4).toString('hex')}`
-      const common = { SWB_URL: url, SWB_ROOM: room, SWB_RELAY: relay ? '1' : '0' }
       const users = relay ? ['node-a', 'node-b'] : ['node-direct-a', 'node-direct-b']
-      const [offerer, answerer] = await Promise.all([
-        runPeer(t, { ...common, SWB_ROLE: 'offer', SWB_TOKEN: await signTestToken({ sub: users[0] }) }),
-        runPeer(t, { ...common, SWB_ROLE: 'answer', SWB_TOKEN: await signTestToken({ sub: users[1] }) })
-      ])
+      const call = async (): Promise<[PeerResult, PeerResult]> => {
+        const room = `ndc-${randomBytes(4).toString('hex')}`
+        const common = { SWB_URL: url, SWB_ROOM: room, SWB_RELAY: relay ? '1' : '0' }
+        return Promise.all([
+          runPeer(t, { ...common, SWB_ROLE: 'offer', SWB_TOKEN: await signTestToken({ sub: users[0] }) }),
+          runPeer(t, { ...common, SWB_ROLE: 'answer', SWB_TOKEN: await signTestToken({ sub: users[1] }) })
+        ])
+      }
+      let [offerer, answerer] = await call()
+      // libdatachannel, rarely (about 1 run in 25, seen on Node 24): ICE connects through coturn but
+      // DTLS never completes. Signaling did its whole part then, so that one case is tried again, once
+      // and loudly; any other failure, or the same one twice, fails below.
+      if ([offerer, answerer].some(dtlsStalled)) {
+        t.comment(`!!! libdatachannel: ICE connected but DTLS did not (${JSON.stringify([offerer.trail, answerer.trail])}): calling again once !!!`)
+        ;[offerer, answerer] = await call()
+      }
       for (const [name, r] of [['offerer', offerer], ['answerer', answerer]] as const) {
         t.equal(r.error, undefined, `${name} ran to the end: ${r.error ?? 'ok'}`, { trail: r.trail })
         t.equal(r.exchanged, 3, `${name}: three ping/pong rounds over the data channel`)

@@ -76,7 +76,7 @@ function typeOf (frame: string): string {
 }
 
 /** Ends a stuck call with what it got through, well before the test's own kill. */
-const STUCK_MS = 90_000
+const STUCK_MS = 45_000
 
 async function main (): Promise<Record<string, unknown>> {
   const role = env('SWB_ROLE')
@@ -87,7 +87,7 @@ async function main (): Promise<Record<string, unknown>> {
   mark('signaling connected')
   // Listening before joining: the partner's peer-joined can arrive in the same read as our joined,
   // before the code after `await client.join()` runs.
-  const partnerJoined = client.waitFor('peer-joined', { filter: (m) => m.room === room, timeoutMs: 60_000 })
+  const partnerJoined = client.waitFor('peer-joined', { filter: (m) => m.room === room, timeoutMs: 40_000 })
   partnerJoined.catch(() => {}) // not awaited when the partner was there first
   const joined = await client.join(room)
   mark(`joined (${joined.peers.length} peer(s) present)`)
@@ -130,7 +130,7 @@ async function main (): Promise<Record<string, unknown>> {
   const rounds = 3
   const channel: RTCDataChannel = role === 'offer'
     ? await call.createDataChannel('chat')
-    : (await call.waitFor('datachannel', { timeoutMs: 60_000 })).channel
+    : (await call.waitFor('datachannel', { timeoutMs: 40_000 })).channel
   mark(`data channel ${channel.readyState}`)
   const done = new Promise<number>((resolve) => {
     let pongs = 0
