@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Socket } from 'node:net'
+import pLimit, { type LimitFunction } from 'p-limit'
 import type { FastifyBaseLogger } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Config } from '../../src/config.js'
@@ -17,6 +18,15 @@ import { RoomControl } from './room-control.js'
 
 const NORMAL_CLOSURE = 1000
 
+/**
+ * Sessions ended at once by socket closes and grace periods: a mass disconnect (a load balancer
+ * restarting, a network blip ending 30 s later for everyone) would otherwise start one session-end
+ * script per socket in the same tick, and with Redis that queue alone outlasts REDIS_COMMAND_TIMEOUT_MS:
+ * the registry then takes Redis for stalled and refuses every peer's relays. Capped, they go through
+ * at Redis' pace while other commands interleave.
+ */
+export const CONCURRENT_SESSION_ENDS = 32
+
 export interface ResumeRequest { token: string, lastSeq: number }
 
 export function hashResumeToken (token: string): string {
@@ -32,6 +42,8 @@ type Resumable = { ok: true, peerId: string, replayed: Array<{ seq: number, json
 export class SignalingHub {
   readonly connections = new Map<string, Connection>()
   private readonly graceTimers = new Map<string, NodeJS.Timeout>()
+  /** Ends of sessions whose socket closed or whose grace ran out (see CONCURRENT_SESSION_ENDS). */
+  private readonly sessionEnds: LimitFunction = pLimit(CONCURRENT_SESSION_ENDS)
   private readonly heartbeat: Heartbeat<Connection>
   draining = false
   private closing = false
@@ -279,7 +291,7 @@ export class SignalingHub {
     if (this.closing) return
     // 1000 is the client saying goodbye; anything else is a drop that may be resumed.
     if (code === NORMAL_CLOSURE) {
-      await this.expire(conn.peerId, 'left')
+      await this.sessionEnds(async () => { if (!this.closing) await this.expire(conn.peerId, 'left') })
       return
     }
     this.startGrace(conn.peerId)
@@ -289,8 +301,12 @@ export class SignalingHub {
   private startGrace (peerId: string): void {
     this.cancelGrace(peerId)
     const timer = setTimeout(() => {
-      this.graceTimers.delete(peerId)
-      void this.expire(peerId, 'timeout').catch((err: unknown) => this.log.error({ err }, 'session expiry failed'))
+      // The timer stays registered while the end waits its turn: a resume meanwhile cancels it (cancelGrace).
+      this.sessionEnds(async () => {
+        if (this.graceTimers.get(peerId) !== timer) return
+        this.graceTimers.delete(peerId)
+        await this.expire(peerId, 'timeout')
+      }).catch((err: unknown) => this.log.error({ err }, 'session expiry failed'))
     }, Math.round(this.config.RESUME_GRACE_SECONDS * 1000))
     timer.unref()
     this.graceTimers.set(peerId, timer)
