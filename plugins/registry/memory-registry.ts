@@ -3,7 +3,7 @@ import { DEFAULT_REVOCATION_RETENTION_SECONDS, Revocations } from './revocations
 import { endedRoom } from './membership.js'
 import {
   NO_MEMBERSHIP_LISTENER, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
-  type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome, type ReplayOutcome,
+  type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayBody, type RelayOutcome, type ReplayOutcome,
   type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
 
@@ -193,23 +193,24 @@ export class MemoryRegistry implements RoomRegistry {
     return [...(this.rooms.get(room)?.values() ?? [])]
   }
 
-  relay (room: string, from: string, to: string, body: string): RelayOutcome {
+  relay (room: string, from: string, to: string, body: RelayBody): RelayOutcome {
     const members = this.rooms.get(room)
     if (members === undefined || !members.has(from)) return 'sender-not-in-room'
     const peer = to === from || !members.has(to) ? undefined : this.peers.get(to)
     if (peer === undefined) return 'recipient-not-in-room'
-    return this.push(peer, body)
+    const seq = ++peer.seq
+    return this.push(peer, seq, body(seq))
   }
 
   async deliver (peerId: string, body: string): Promise<DeliveryOutcome> {
     const peer = this.peers.get(peerId)
-    return peer === undefined ? 'dropped' : this.push(peer, body)
+    if (peer === undefined) return 'dropped'
+    const seq = ++peer.seq
+    return this.push(peer, seq, stampSeq(body, seq))
   }
 
-  /** Stamps, buffers and hands to the sink: the one delivery step of relay and deliver. */
-  private push (peer: PeerState, body: string): 'delivered' | 'queued' {
-    const seq = ++peer.seq
-    const json = stampSeq(body, seq)
+  /** Buffers and hands to the sink a message stamped with `seq`: the one delivery step of relay and deliver. */
+  private push (peer: PeerState, seq: number, json: string): 'delivered' | 'queued' {
     const bytes = messageBytes(json)
     peer.buffer.push({ seq, json, bytes })
     peer.bufferBytes += bytes

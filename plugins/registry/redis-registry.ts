@@ -17,7 +17,7 @@ import { batchWritesOf, holdWrites } from '../signaling/write-batch.js'
 import { endedRoom } from './membership.js'
 import {
   NO_MEMBERSHIP_LISTENER, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
-  type LeaveReason, type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayOutcome,
+  type LeaveReason, type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayBody, type RelayOutcome,
   type ReplayOutcome, type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
 
@@ -568,11 +568,12 @@ export class RedisRegistry implements RoomRegistry {
 
   // ---- messages -------------------------------------------------------------------------------
 
-  relay (room: string, from: string, to: string, body: string): RelayOutcome | Promise<RelayOutcome> {
+  relay (room: string, from: string, to: string, body: RelayBody): RelayOutcome | Promise<RelayOutcome> {
     // The sender's side of the membership is ours to know: only this instance changes it while it owns the peer.
     if (this.owned.get(from)?.rooms.has(room) !== true) return 'sender-not-in-room'
     if (to === from) return 'recipient-not-in-room'
-    return this.send(to, room, body).then(relayOutcome)
+    // The seq is the relay script's to give: it gets the message without one and stamps it.
+    return this.send(to, room, body(undefined)).then(relayOutcome)
   }
 
   deliver (peerId: string, body: string): Promise<DeliveryOutcome> {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
 import type { Identity, RoomGrant } from '../auth/types.js'
 import { grantFor } from '../auth/claims.js'
-import { RegistryUnavailableError, type RelayOutcome, type Sink } from '../registry/types.js'
+import { RegistryUnavailableError, type RelayBody, type RelayOutcome, type Sink } from '../registry/types.js'
 import { CloseCode, MAX_META_BYTES, type ClientMessage, type ClientMessageOf, type OutgoingMessage } from './messages.js'
 import { SignalCode, SignalError } from './errors.js'
 import { parseClientMessage } from './parse.js'
@@ -37,7 +37,7 @@ export interface ConnectionHost {
   readonly settings: ConnectionSettings
   readonly observer: SignalingObserver
   readonly draining: boolean
-  relay (from: string, room: string, to: string, body: string): RelayOutcome | Promise<RelayOutcome>
+  relay (from: string, room: string, to: string, body: RelayBody): RelayOutcome | Promise<RelayOutcome>
   broadcast (from: string, room: string, body: string): Promise<void>
   join (conn: Connection, room: string, grant: RoomGrant, meta: Record<string, unknown> | undefined): Promise<void>
   leave (conn: Connection, room: string): Promise<void>
@@ -82,6 +82,24 @@ function onSocketClose (this: WebSocket, code: number): void {
 }
 
 type RelayedType = 'offer' | 'answer' | 'candidate' | 'message'
+
+/*
+ * The relayed messages as their recipient gets them, `seq` first (as stampSeq puts it). Literal objects
+ * of one shape each, so JSON.stringify takes its fast path.
+ */
+function sdpBody ({ type, room, sdp }: ClientMessageOf<'offer' | 'answer'>, from: string): RelayBody {
+  return (seq) => seq === undefined ? JSON.stringify({ type, room, from, sdp }) : JSON.stringify({ seq, type, room, from, sdp })
+}
+function candidateBody ({ room, candidate }: ClientMessageOf<'candidate'>, from: string): RelayBody {
+  return (seq) => seq === undefined
+    ? JSON.stringify({ type: 'candidate', room, from, candidate })
+    : JSON.stringify({ seq, type: 'candidate', room, from, candidate })
+}
+function appBody ({ room, data }: ClientMessageOf<'message'>, from: string): RelayBody {
+  return (seq) => seq === undefined
+    ? JSON.stringify({ type: 'message', room, from, data })
+    : JSON.stringify({ seq, type: 'message', room, from, data })
+}
 
 /** A message waiting for the ones before it, with its size (for the pending bound) and arrival time. */
 interface Queued { message: ClientMessage, bytes: number, receivedAt: number }
@@ -331,19 +349,19 @@ export class Connection implements Sink, Scheduled {
   }
 
   /**
-   * The non-barrier messages: undefined when done synchronously, else the registry's promise. The
-   * relay path builds the outgoing body once (the SDP is serialized once; the registry adds `seq`).
+   * The non-barrier messages: undefined when done synchronously, else the registry's promise. A relayed
+   * message is serialized once, by the registry, with its seq when the registry knows it (RelayBody).
    */
   private apply (message: ClientMessage, receivedAt: number): Promise<unknown> | undefined {
     try {
       switch (message.type) {
         case 'offer':
         case 'answer':
-          return this.relay(message, JSON.stringify({ type: message.type, room: message.room, from: this.peerId, sdp: message.sdp }), receivedAt)
+          return this.relay(message, sdpBody(message, this.peerId), receivedAt)
         case 'candidate':
-          return this.relay(message, JSON.stringify({ type: 'candidate', room: message.room, from: this.peerId, candidate: message.candidate }), receivedAt)
+          return this.relay(message, candidateBody(message, this.peerId), receivedAt)
         case 'message':
-          return this.relay(message, JSON.stringify({ type: 'message', room: message.room, from: this.peerId, data: message.data }), receivedAt)
+          return this.relay(message, appBody(message, this.peerId), receivedAt)
         case 'stats':
           this.host.observer.callQuality(message)
           return undefined
@@ -359,7 +377,7 @@ export class Connection implements Sink, Scheduled {
     }
   }
 
-  private relay (message: ClientMessageOf<RelayedType>, body: string, receivedAt: number): Promise<unknown> | undefined {
+  private relay (message: ClientMessageOf<RelayedType>, body: RelayBody, receivedAt: number): Promise<unknown> | undefined {
     const to = (message as { to: string }).to
     const outcome = this.host.relay(this.peerId, message.room, to, body)
     if (typeof outcome === 'string') {

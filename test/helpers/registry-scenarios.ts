@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import type { PeerInfo } from '../../plugins/signaling/messages.js'
-import type { JoinOutcome, RegistryLimits, RoomRegistry, Sink } from '../../plugins/registry/types.js'
+import type { JoinOutcome, RegistryLimits, RelayBody, RoomRegistry, Sink } from '../../plugins/registry/types.js'
 
 /**
  * Builds a fresh, empty registry honouring `limits` (replay buffer bounds). A shared backend must
@@ -34,7 +34,12 @@ function plain (outcome: JoinOutcome): unknown {
   const { room: _room, ...rest } = outcome
   return rest
 }
-const body = (n: number | string): string => JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })
+/** A server message as deliver() takes it (the registry stamps it). */
+const serverBody = (n: number | string): string => JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })
+/** The same message as relay() takes it. */
+const body = (n: number | string): RelayBody => (seq) => seq === undefined
+  ? JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })
+  : JSON.stringify({ seq, type: 'message', room: 'r', from: 'x', data: n })
 
 /**
  * The behaviour every RoomRegistry must have, run against any backend: the memory registry's test
@@ -89,14 +94,14 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     t.equal(await registry.findSession('hash-y'), undefined)
 
     await registry.join('r1', member('p1', 'alice'), JOIN_LIMITS)
-    await registry.deliver('p1', body(1))
+    await registry.deliver('p1', serverBody(1))
     t.same(await registry.findSession('hash-p1-next'), { peerId: 'p1', userId: 'alice', seq: 1, rooms: ['r1'] })
 
     t.same(await registry.deleteSession('p1'), ['r1'], 'deleting returns the rooms it was in')
     t.equal(await registry.findSession('hash-p1-next'), 'ended', 'its current token reads as ended')
     t.equal(await registry.findSession('hash-p1'), 'ended', 'and so does its previous one')
     t.same(await registry.deleteSession('p1'), [], 'deleting twice is harmless')
-    t.equal(await registry.deliver('p1', body(2)), 'dropped', 'an ended session receives nothing')
+    t.equal(await registry.deliver('p1', serverBody(2)), 'dropped', 'an ended session receives nothing')
   })
 
   t.test('resume tokens: the presented one stays valid until its successor is presented', async (t) => {
@@ -297,12 +302,12 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     const registry = await fresh(t)
     await session(registry, 'a')
     await session(registry, 'b')
-    t.equal(await registry.deliver('a', body('queued')), 'queued', 'no sink: kept for replay')
+    t.equal(await registry.deliver('a', serverBody('queued')), 'queued', 'no sink: kept for replay')
     const sink = recordingSink()
     registry.attach('a', sink)
-    t.equal(await registry.deliver('a', body('live')), 'delivered')
-    t.equal(await registry.deliver('b', body('to b')), 'queued', 'b has its own sequence')
-    t.equal(await registry.deliver('nobody', body('x')), 'dropped')
+    t.equal(await registry.deliver('a', serverBody('live')), 'delivered')
+    t.equal(await registry.deliver('b', serverBody('to b')), 'queued', 'b has its own sequence')
+    t.equal(await registry.deliver('nobody', serverBody('x')), 'dropped')
 
     await eventually(() => sink.pushed.length === 1, 'the live message to reach the sink')
     t.same(sink.pushed.map((p) => p.seq), [2], 'only what was delivered while attached is pushed')
@@ -314,16 +319,16 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     // Detaching another sink is a no-op: a replaced connection must not unplug its successor.
     const stale = recordingSink()
     registry.detach('a', stale)
-    t.equal(await registry.deliver('a', body('still live')), 'delivered')
+    t.equal(await registry.deliver('a', serverBody('still live')), 'delivered')
     await eventually(() => sink.pushed.length === 2, 'the second live message')
     registry.detach('a', sink)
-    t.equal(await registry.deliver('a', body('after detach')), 'queued')
+    t.equal(await registry.deliver('a', serverBody('after detach')), 'queued')
 
     // A new sink replaces the old one.
     const next = recordingSink()
     registry.attach('a', sink)
     registry.attach('a', next)
-    await registry.deliver('a', body('to the new sink'))
+    await registry.deliver('a', serverBody('to the new sink'))
     await eventually(() => next.pushed.some((p) => p.seq === 5), 'the new sink to get seq 5')
     t.same(sink.pushed.map((p) => p.seq), [2, 3], 'the old sink got nothing after it was detached or replaced')
     t.same(stale.pushed, [])
@@ -332,7 +337,7 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
   t.test('replay: everything after lastSeq, in order; bad seq and unknown peers refused', async (t) => {
     const registry = await fresh(t)
     await session(registry, 'a')
-    for (let i = 1; i <= 5; i++) await registry.deliver('a', body(i))
+    for (let i = 1; i <= 5; i++) await registry.deliver('a', serverBody(i))
     const all = await registry.replay('a', 0)
     t.ok(all.ok)
     if (!all.ok) return
@@ -348,7 +353,7 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
   t.test('replay buffer bounded by message count: the oldest go, and replaying from before them is overflow', async (t) => {
     const registry = await fresh(t, { bufferMessages: 3, bufferBytes: 1024 * 1024 })
     await session(registry, 'a')
-    for (let i = 1; i <= 5; i++) await registry.deliver('a', body(i))
+    for (let i = 1; i <= 5; i++) await registry.deliver('a', serverBody(i))
     t.same(await registry.replay('a', 0), { ok: false, reason: 'overflow' })
     t.same(await registry.replay('a', 1), { ok: false, reason: 'overflow' })
     t.same(await registry.replay('a', 2).then((r) => r.ok ? r.messages.map((m) => m.seq) : r), [3, 4, 5], 'from the last evicted seq is whole')
@@ -359,7 +364,7 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     const registry = await fresh(t, { bufferMessages: 1000, bufferBytes: 1024 })
     await session(registry, 'a')
     const big = 'x'.repeat(400)
-    for (let i = 1; i <= 4; i++) await registry.deliver('a', body(`${i}${big}`))
+    for (let i = 1; i <= 4; i++) await registry.deliver('a', serverBody(`${i}${big}`))
     const kept = await registry.replay('a', 2)
     t.ok(kept.ok, 'the newest two (about 900 bytes) are kept')
     if (kept.ok) t.same(kept.messages.map((m) => m.seq), [3, 4])
@@ -371,8 +376,8 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     await session(registry, 'a')
     // 300 × "é": 300 UTF-16 code units, 600 UTF-8 bytes. Two of them fit in 1024 code units but not in 1024 bytes.
     const accented = 'é'.repeat(300)
-    await registry.deliver('a', body(`1${accented}`))
-    await registry.deliver('a', body(`2${accented}`))
+    await registry.deliver('a', serverBody(`1${accented}`))
+    await registry.deliver('a', serverBody(`2${accented}`))
     t.same(await registry.replay('a', 0), { ok: false, reason: 'overflow' }, 'the first was evicted: counted in bytes')
     const kept = await registry.replay('a', 1)
     t.same(kept.ok ? kept.messages.map((m) => (JSON.parse(m.json) as { data: string }).data) : kept, [`2${accented}`], 'the text survives intact')
@@ -381,13 +386,13 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
   t.test('ack frees the buffer up to seq; a replay from before the ack is overflow, never a silent gap', async (t) => {
     const registry = await fresh(t, { bufferMessages: 3, bufferBytes: 1024 * 1024 })
     await session(registry, 'a')
-    for (let i = 1; i <= 3; i++) await registry.deliver('a', body(i))
+    for (let i = 1; i <= 3; i++) await registry.deliver('a', serverBody(i))
     await registry.ack('a', 2)
     t.same(await registry.replay('a', 2).then((r) => r.ok ? r.messages.map((m) => m.seq) : r), [3])
     t.same(await registry.replay('a', 1), { ok: false, reason: 'overflow' })
     // The freed room is usable: three more fit without evicting seq 3.
-    await registry.deliver('a', body(4))
-    await registry.deliver('a', body(5))
+    await registry.deliver('a', serverBody(4))
+    await registry.deliver('a', serverBody(5))
     t.same(await registry.replay('a', 2).then((r) => r.ok ? r.messages.map((m) => m.seq) : r), [3, 4, 5])
     await registry.ack('a', 100) // beyond the end: everything is acknowledged, seq is unchanged
     t.same(await registry.replay('a', 5).then((r) => r.ok ? r.messages : r), [])
