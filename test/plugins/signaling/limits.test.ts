@@ -109,6 +109,7 @@ t.test('rate limit: refusals with SWB_RATE_LIMITED, then close 4029 when the cli
   t.equal((await a.waitCount('pong', 5)).length, 5, 'the burst is served')
   t.equal(errors.length, 5)
   t.ok(errors.every((e) => e.code === 'SWB_RATE_LIMITED'), 'each refusal says SWB_RATE_LIMITED')
+  t.ok(errors.every((e) => !('ref' in e)), 'and names no message: the frame was refused before it was parsed (docs/signaling.md)')
   t.ok(a.isOpen, 'a burst of refusals alone does not disconnect')
 
   // One refusal more than the burst, in a row, is abuse.
