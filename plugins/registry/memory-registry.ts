@@ -202,9 +202,9 @@ export class MemoryRegistry implements RoomRegistry {
     return this.push(peer, seq, body(seq))
   }
 
-  async deliver (peerId: string, body: string): Promise<DeliveryOutcome> {
+  async deliver (peerId: string, body: string, room?: string): Promise<DeliveryOutcome> {
     const peer = this.peers.get(peerId)
-    if (peer === undefined) return 'dropped'
+    if (peer === undefined || (room !== undefined && this.rooms.get(room)?.has(peerId) !== true)) return 'dropped'
     const seq = ++peer.seq
     return this.push(peer, seq, stampSeq(body, seq))
   }

@@ -576,8 +576,9 @@ export class RedisRegistry implements RoomRegistry {
     return this.send(to, room, body(undefined)).then(relayOutcome)
   }
 
-  deliver (peerId: string, body: string): Promise<DeliveryOutcome> {
-    return this.send(peerId, '', body).then(deliveryOutcome)
+  deliver (peerId: string, body: string, room?: string): Promise<DeliveryOutcome> {
+    // The relay script checks the membership (room '' = none) in the same step as the delivery.
+    return this.send(peerId, room ?? '', body).then(deliveryOutcome)
   }
 
   /**

@@ -282,8 +282,12 @@ export interface RoomRegistry extends RoomAdministration {
    * connected. Messages of one sender to one recipient keep their order.
    */
   relay (room: string, from: string, to: string, body: RelayBody): RelayOutcome | Promise<RelayOutcome>
-  /** Delivers a server message (`body` without `seq`) to one peer, like relay without the room check. */
-  deliver (peerId: string, body: string): Promise<DeliveryOutcome>
+  /**
+   * Delivers a server message (`body` without `seq`) to one peer, like relay. With `room`, only if the
+   * peer is a member of it, checked in the same step ('dropped' otherwise): a notice about a room for
+   * its members (peer-joined, peer-left, a broadcast) must not reach a peer that left it meanwhile.
+   */
+  deliver (peerId: string, body: string, room?: string): Promise<DeliveryOutcome>
   /** Messages after `lastSeq`, in order; fails when some of them were already evicted. */
   replay (peerId: string, lastSeq: number): Promise<ReplayOutcome>
   /** The client has processed everything up to `seq`: that part of the buffer can go. */

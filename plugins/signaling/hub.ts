@@ -14,7 +14,7 @@ import { Heartbeat } from './heartbeat.js'
 import { CloseCode, type ConnectionLimits, type OutgoingMessage, type PeerInfo } from './messages.js'
 import type { SignalingObserver, Who } from './observer.js'
 import { RoomEvents } from './events.js'
-import { RoomControl } from './room-control.js'
+import { RoomControl, type DeliveryScope } from './room-control.js'
 
 const NORMAL_CLOSURE = 1000
 
@@ -108,7 +108,7 @@ export class SignalingHub {
     this.events = new RoomEvents((err, event) => log.error({ err, event }, 'room event listener failed'))
     this.control = new RoomControl(registry, {
       deliver: async (peerId, message) => this.deliver(peerId, message),
-      deliverAll: async (members, type, body, except) => this.deliverAll(members, type, body, except),
+      deliverAll: async (members, type, body, scope) => this.deliverAll(members, type, body, scope),
       endRevoked: async (peerId, userId) => this.endRevoked(peerId, userId)
     }, this.events, log)
     // Shared registries: a peer was claimed by a newer socket elsewhere (retire its socket here), or a
@@ -336,7 +336,7 @@ export class SignalingHub {
     this.log.info({ peerId, reason, rooms: rooms.length }, 'session ended')
     for (const room of rooms) {
       const body = JSON.stringify({ type: 'peer-left', room, peerId, reason } satisfies OutgoingMessage)
-      await this.deliverAll(await this.registry.members(room), 'peer-left', body)
+      await this.deliverAll(await this.registry.members(room), 'peer-left', body, { inRoom: room })
     }
     return rooms
   }
@@ -345,14 +345,20 @@ export class SignalingHub {
     return this.deliverBody(peerId, message.type, JSON.stringify(message))
   }
 
-  private async deliverBody (peerId: string, type: string, body: string): Promise<DeliveryOutcome> {
-    const outcome = await this.registry.deliver(peerId, body)
+  private async deliverBody (peerId: string, type: string, body: string, room?: string): Promise<DeliveryOutcome> {
+    const outcome = await this.registry.deliver(peerId, body, room)
     this.observer.delivered(type, outcome)
     return outcome
   }
 
-  private async deliverAll (members: PeerInfo[], type: string, body: string, except?: string): Promise<void> {
-    await Promise.all(members.filter((m) => m.peerId !== except).map(async (m) => this.deliverBody(m.peerId, type, body)))
+  /**
+   * `members` were read before this runs: with Redis a member may leave meanwhile (its own instance
+   * applies its `leave` between our round trips), so a notice about a room is scoped to it and
+   * delivered only to peers still in it (found by the fuzzer on Redis: peer-joined after `left`).
+   */
+  private async deliverAll (members: PeerInfo[], type: string, body: string, scope: DeliveryScope = {}): Promise<void> {
+    const { except, inRoom } = scope
+    await Promise.all(members.filter((m) => m.peerId !== except).map(async (m) => this.deliverBody(m.peerId, type, body, inRoom)))
   }
 
   async join (conn: Connection, room: string, grant: RoomGrant, meta: Record<string, unknown> | undefined): Promise<void> {
@@ -377,7 +383,7 @@ export class SignalingHub {
     const armed = this.control.arm(room, outcome.room)
     conn.info({ room }, 'joined room')
     this.observer.joined(conn.who, room, role)
-    await this.deliverAll(outcome.peers, 'peer-joined', JSON.stringify({ type: 'peer-joined', room, peer: member } satisfies OutgoingMessage))
+    await this.deliverAll(outcome.peers, 'peer-joined', JSON.stringify({ type: 'peer-joined', room, peer: member } satisfies OutgoingMessage), { inRoom: room })
     await armed
   }
 
@@ -389,7 +395,7 @@ export class SignalingHub {
     this.log.info({ peerId, room, reason }, 'left room')
     this.observer.left(who, room)
     await this.deliver(peerId, { type: 'left', room })
-    await this.deliverAll(remaining, 'peer-left', JSON.stringify({ type: 'peer-left', room, peerId, reason } satisfies OutgoingMessage))
+    await this.deliverAll(remaining, 'peer-left', JSON.stringify({ type: 'peer-left', room, peerId, reason } satisfies OutgoingMessage), { inRoom: room })
   }
 
   /**
@@ -418,7 +424,7 @@ export class SignalingHub {
   async broadcast (from: string, room: string, body: string): Promise<void> {
     const members = await this.registry.members(room)
     if (!members.some((m) => m.peerId === from)) throw new SignalError(SignalCode.NOT_IN_ROOM, `You are not in room "${room}"`)
-    await this.deliverAll(members, 'message', body, from)
+    await this.deliverAll(members, 'message', body, { except: from, inRoom: room })
   }
 
   /**

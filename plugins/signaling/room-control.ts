@@ -3,10 +3,14 @@ import type { DeliveryOutcome, RoomRegistry, RoomState } from '../registry/types
 import { SERVER_SENDER, type OutgoingMessage, type PeerInfo } from './messages.js'
 import type { RoomEvents } from './events.js'
 
+/** Whom a message for several peers reaches: not `except`; with `inRoom`, only peers still in that room. */
+export interface DeliveryScope { except?: string, inRoom?: string }
+
 /** What room control needs from the hub: delivery to peers wherever they are, and ending a local session. */
 export interface RoomControlHost {
   deliver (peerId: string, message: OutgoingMessage): Promise<DeliveryOutcome>
-  deliverAll (members: PeerInfo[], type: string, body: string, except?: string): Promise<void>
+  /** To each of `members` (but `except`); with `inRoom`, to those still in that room when it arrives (RoomRegistry.deliver). */
+  deliverAll (members: PeerInfo[], type: string, body: string, scope?: DeliveryScope): Promise<void>
   /** Closes the peer's socket here with 4003 (if any) and ends its session. */
   endRevoked (peerId: string, userId: string): Promise<void>
 }
@@ -54,7 +58,7 @@ export class RoomControl {
     if (remaining === undefined) return undefined
     this.log.info({ room, peerId }, 'peer removed')
     await this.host.deliver(peerId, { type: 'removed', room, reason: 'api' })
-    await this.host.deliverAll(remaining, 'peer-left', JSON.stringify({ type: 'peer-left', room, peerId, reason: 'removed' } satisfies OutgoingMessage))
+    await this.host.deliverAll(remaining, 'peer-left', JSON.stringify({ type: 'peer-left', room, peerId, reason: 'removed' } satisfies OutgoingMessage), { inRoom: room })
     this.events.emit('peerRemoved', { room, peer, reason: 'removed' })
     return peer
   }
@@ -68,7 +72,7 @@ export class RoomControl {
     if (members.length === 0) return 'no-room'
     const targets = to === undefined ? members : members.filter((m) => m.peerId === to)
     if (targets.length === 0) return 'not-in-room'
-    await this.host.deliverAll(targets, 'message', JSON.stringify({ type: 'message', room, from: SERVER_SENDER, data } satisfies OutgoingMessage))
+    await this.host.deliverAll(targets, 'message', JSON.stringify({ type: 'message', room, from: SERVER_SENDER, data } satisfies OutgoingMessage), { inRoom: room })
     return targets.length
   }
 

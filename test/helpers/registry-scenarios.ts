@@ -284,6 +284,22 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     t.same(forB.ok ? forB.messages.map((m) => m.seq) : forB, [1], 'refused relays left nothing in the buffer')
   })
 
+  t.test('deliver with a room: only to a member of it, checked in the same step', async (t) => {
+    const registry = await fresh(t)
+    for (const p of ['a', 'b']) await session(registry, p)
+    await registry.join('r', member('a'), JOIN_LIMITS)
+    await registry.join('other', member('b'), JOIN_LIMITS)
+    t.equal(await registry.deliver('a', serverBody('peer-joined'), 'r'), 'queued', 'a member gets a notice about its room')
+    t.equal(await registry.deliver('b', serverBody('peer-joined'), 'r'), 'dropped', 'a peer of another room does not')
+    await registry.leave('r', 'a')
+    t.equal(await registry.deliver('a', serverBody('peer-left'), 'r'), 'dropped', 'nor one that left the room meanwhile')
+    t.equal(await registry.deliver('a', serverBody('left')), 'queued', 'without a room: delivered as before')
+    const forA = await registry.replay('a', 0)
+    t.same(forA.ok ? forA.messages.map((m) => (JSON.parse(m.json) as { data: string }).data) : forA, ['peer-joined', 'left'], 'only the deliveries made are in the buffer')
+    const forB = await registry.replay('b', 0)
+    t.same(forB.ok ? forB.messages : forB, [], 'nothing for b')
+  })
+
   t.test('relayed messages of one sender arrive in the order sent, also when issued together', async (t) => {
     const registry = await fresh(t)
     for (const p of ['a', 'b']) await session(registry, p)
