@@ -177,11 +177,10 @@ export async function runTargetRound (target: Target, opts: Options, round: numb
 
       let paced: PhaseResult | undefined
       if (opts.pacedRate > 0) {
-        const pacedStart = Date.now()
         paced = await undisturbed(opts, () => runPhase(active, meter, cpu, {
           mode: 'paced', durationMs: opts.pacedDurationMs, messagesPerSecond: opts.pacedRate, drainMs: 10_000, messagesPerRound
         }))
-        log(`   N=${num(n)} paced ${num(opts.pacedRate)} msg/s: p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms [paced ${pacedStart}-${Date.now()}]`)
+        log(`   N=${num(n)} paced ${num(opts.pacedRate)} msg/s: p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms`)
       }
       byPeers[n] = {
         peers: n,

@@ -77,7 +77,6 @@ export function buildTargets (opts: Options): Target[] {
         MAX_CONNECTIONS_PER_USER: '10',
         WS_SEND_BUFFER_LIMIT_BYTES: String(16 * 1024 * 1024),
         SHUTDOWN_DRAIN_SECONDS: '0',
-        ...Object.fromEntries((process.env.BENCH_SWB_ENV ?? '').split(' ').filter((kv) => kv !== '').map((kv) => kv.split('='))),
         ...extraEnv
       }
     })
