@@ -37,6 +37,11 @@ export class RedisKeys {
   peerBuffer (peerId: string): string { return `${this.prefix}peer:{p:${peerId}}:buf` }
   /** set of room names the peer is in (its side of the membership, for MAX_ROOMS_PER_PEER and cleanup). */
   peerRooms (peerId: string): string { return `${this.prefix}peer:{p:${peerId}}:rooms` }
+  /**
+   * set of rooms the peer's join is under way for: counted against MAX_ROOMS_PER_PEER and seen by
+   * notices about the room, but not by relays (a join the room refuses must let nothing through).
+   */
+  peerJoining (peerId: string): string { return `${this.prefix}peer:{p:${peerId}}:joining` }
 
   /** hash of peerId => PeerInfo JSON: the room's members (its side, for ROOM_CAPACITY). */
   room (room: string): string { return `${this.prefix}room:{r:${room}}` }

@@ -38,7 +38,7 @@ export class RedisRecovery {
   async adopt (deadInstance: string, peerId: string): Promise<boolean> {
     const r = this.registry
     if (!r.ready) return false
-    const adopted = await r.script('swbAdopt', [r.keys.peer(peerId), r.keys.peerRooms(peerId)],
+    const adopted = await r.script('swbAdopt', [r.keys.peer(peerId), r.keys.peerRooms(peerId), r.keys.peerJoining(peerId)],
       [deadInstance, r.instanceId, r.options.graceMs, r.stateTtlMs])
     if (!adopted) return false
     const [remainingMs, userId, tokenHash, previousTokenHash, seq, rooms, epoch] = adopted

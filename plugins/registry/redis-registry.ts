@@ -304,6 +304,11 @@ export class RedisRegistry implements RoomRegistry {
     return [this.keys.peer(peerId), this.keys.peerRooms(peerId), this.keys.peerBuffer(peerId)]
   }
 
+  /** peerKeys and the rooms its joins are under way for (the relay and session-end scripts). */
+  private peerKeysWithJoining (peerId: string): [string, string, string, string] {
+    return [this.keys.peer(peerId), this.keys.peerRooms(peerId), this.keys.peerBuffer(peerId), this.keys.peerJoining(peerId)]
+  }
+
   /** Fire-and-forget work whose failure only needs a log line (the copy is written back on resync); close() waits for it. */
   track (work: Promise<unknown>, what: string): void {
     const p = work.catch((err: unknown) => this.log.warn({ err: { message: (err as Error).message }, what }, 'registry background write failed'))
@@ -467,7 +472,7 @@ export class RedisRegistry implements RoomRegistry {
       return await this.op(async () => {
         // Ended only while it is still ours, unless asked for wherever it is: if it resumed elsewhere
         // meanwhile (a grace timer here fired before the takeover notice was handled), it lives on.
-        const ended = await this.script('swbEndSession', this.peerKeys(peerId), [wherever ? '' : this.instanceId])
+        const ended = await this.script('swbEndSession', this.peerKeysWithJoining(peerId), [wherever ? '' : this.instanceId])
         this.forget(peerId)
         if (!ended || ended[0] === 0) return []
         const [, owner, tokenHash, previousTokenHash, rooms] = ended
@@ -505,8 +510,8 @@ export class RedisRegistry implements RoomRegistry {
       const roomKey = this.keys.room(room)
       // The peer's room count and the room's capacity live on different slots: the peer side first, so a
       // full room only ever costs this peer a moment of an extra count, never another peer its place.
-      const added = await this.script('swbPeerAddRoom', [this.keys.peer(peerId), this.keys.peerRooms(peerId)],
-        [room, limits.maxRoomsPerPeer, this.stateTtlMs])
+      const peerSide = [this.keys.peer(peerId), this.keys.peerRooms(peerId), this.keys.peerJoining(peerId)]
+      const added = await this.script('swbPeerAddRoom', peerSide, [room, limits.maxRoomsPerPeer, this.stateTtlMs])
       if (added === -1) return { ok: false, reason: 'unknown-peer' }
       if (added === 2) {
         // Same precedence as the memory registry: a full room is reported before the peer's own limit.
@@ -515,13 +520,14 @@ export class RedisRegistry implements RoomRegistry {
         const cap = Number(capacity ?? limits.capacity)
         return size >= cap && already === 0 ? { ok: false, reason: 'full', capacity: cap } : { ok: false, reason: 'too-many-rooms' }
       }
+      // If this fails, whether the room took the peer is unknown (a timeout may follow a success): the
+      // reservation stays, and the session's end departs from that room too (swbEndSession), no ghost.
       const joined = await this.recording([room], async (recordAs) =>
         this.script('swbRoomJoin', [roomKey, this.keys.roomInfo(room), this.keys.roomJoined(room), this.keys.roomEvents(room)],
           [peerId, JSON.stringify(member), limits.capacity, this.stateTtlMs, limits.grantCapacity ?? '', this.roomInfoTtlMs, recordAs(room)]))
-      if (joined[0] === 0) {
-        if (added === 1) await this.client.srem(this.keys.peerRooms(peerId), room)
-        return { ok: false, reason: 'full', capacity: joined[1] }
-      }
+      // The reservation becomes a membership (relays to the peer in the room now get through), or goes.
+      if (added === 1) await this.script('swbPeerConfirmRoom', peerSide, [room, joined[0] === 0 ? '0' : '1', this.stateTtlMs])
+      if (joined[0] === 0) return { ok: false, reason: 'full', capacity: joined[1] }
       if (joined[0] === 2 && joined[4] === 1) await this.index(room)
       const members = joined[1].map((json) => JSON.parse(json) as PeerInfo)
       const self = members.find((m) => m.peerId === peerId) ?? member
@@ -578,7 +584,7 @@ export class RedisRegistry implements RoomRegistry {
 
   deliver (peerId: string, body: string, room?: string): Promise<DeliveryOutcome> {
     // The relay script checks the membership (room '' = none) in the same step as the delivery.
-    return this.send(peerId, room ?? '', body).then(deliveryOutcome)
+    return this.send(peerId, room ?? '', body, true).then(deliveryOutcome)
   }
 
   /**
@@ -586,7 +592,7 @@ export class RedisRegistry implements RoomRegistry {
    * the publication to its owner. Commands of concurrent calls are pipelined on one connection, so a
    * sender's messages to one recipient run, and arrive, in the order they were sent.
    */
-  private send (peerId: string, room: string, body: string): Promise<ScriptReplies['swbRelay']> {
+  private send (peerId: string, room: string, body: string, notice = false): Promise<ScriptReplies['swbRelay']> {
     if (!this.ready || this.stalled) {
       this.counters.commandErrors++
       return Promise.reject(this.unavailable())
@@ -599,8 +605,8 @@ export class RedisRegistry implements RoomRegistry {
     const deadline = Date.now() + this.clockOffsetMs + settings.commandTimeoutMs
     // The relays of one client chunk (a burst of candidates) go to Redis in one write (write-batch.ts).
     if (this.client instanceof Redis) holdWrites(this.client.stream)
-    return this.script('swbRelay', this.peerKeys(peerId),
-      [room, body, limits.bufferMessages, limits.bufferBytes, this.stateTtlMs, this.instanceId, this.channelHead, this.channelTail, deadline, peerId])
+    return this.script('swbRelay', this.peerKeysWithJoining(peerId),
+      [room, body, limits.bufferMessages, limits.bufferBytes, this.stateTtlMs, this.instanceId, this.channelHead, this.channelTail, deadline, peerId, notice ? '1' : '0'])
       .then((reply) => {
         const [status, seq] = reply
         if (status === 1) this.owned.get(peerId)?.inbox.receive(seq, stampSeq(body, seq))

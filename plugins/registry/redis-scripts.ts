@@ -71,32 +71,49 @@ return {s[1], s[2] or '', s[3], redis.call('SMEMBERS', KEYS[2]), superseded, epo
   },
 
   /**
-   * KEYS session, rooms, buf · ARGV expectedOwner ('' = whoever) → nil (no session), {0} (owned by
-   * another instance now: left alone), or {1, owner, tokenHash, previousTokenHash, rooms} once deleted
-   * (the token hashes are '' when absent).
+   * KEYS session, rooms, buf, joining · ARGV expectedOwner ('' = whoever) → nil (no session), {0} (owned
+   * by another instance now: left alone), or {1, owner, tokenHash, previousTokenHash, rooms} once deleted
+   * (the token hashes are '' when absent; rooms include those a join was under way for, which the room
+   * may have taken).
    */
   swbEndSession: {
-    keys: 3,
+    keys: 4,
     lua: `local s = redis.call('HMGET', KEYS[1], 'owner', 'tok', 'prev')
 if not s[1] then
-  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
   return false
 end
 if ARGV[1] ~= '' and s[1] ~= ARGV[1] then return {0} end
 local rooms = redis.call('SMEMBERS', KEYS[2])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[4])) do table.insert(rooms, room) end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return {1, s[1], s[2] or '', s[3] or '', rooms}`
   },
 
   /**
-   * The peer's side of a join: KEYS session, rooms · ARGV room, maxRooms, ttlMs → -1 unknown peer,
-   * 0 already in it, 1 added, 2 too many rooms.
+   * The peer's side of a join, first step: KEYS session, rooms, joining · ARGV room, maxRooms, ttlMs →
+   * -1 unknown peer, 0 already in it, 1 reserved, 2 too many rooms. A reservation (in `joining`) counts
+   * against maxRooms and lets notices about the room through, but not relays: until swbPeerConfirmRoom
+   * a relay to the peer in that room is refused, so a join the room refuses (full) lets nothing through.
    */
   swbPeerAddRoom: {
-    keys: 2,
+    keys: 3,
     lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 0 end
-if redis.call('SCARD', KEYS[2]) >= tonumber(ARGV[2]) then return 2 end
+if redis.call('SCARD', KEYS[2]) + redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[2]) then return 2 end
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return 1`
+  },
+
+  /**
+   * The peer's side of a join, second step, once the room took the peer (ARGV took = '1') or refused it
+   * ('0'): KEYS session, rooms, joining · ARGV room, took, ttlMs → 1 a member now, 0 not.
+   */
+  swbPeerConfirmRoom: {
+    keys: 3,
+    lua: `redis.call('SREM', KEYS[3], ARGV[1])
+if ARGV[2] ~= '1' or redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1`
@@ -258,9 +275,11 @@ return left`
   },
 
   /**
-   * The whole delivery of one message, in one round trip: KEYS session, rooms, buf · ARGV room ('' =
-   * no room check: a server message), body (JSON object without seq), maxMessages, maxBytes, ttlMs, me,
-   * channelHead, channelTail, deadline (Redis time in ms; 0 = none), peerId → {status, seq, attached}.
+   * The whole delivery of one message, in one round trip: KEYS session, rooms, buf, joining · ARGV room
+   * ('' = no room check: a server message), body (JSON object without seq), maxMessages, maxBytes, ttlMs,
+   * me, channelHead, channelTail, deadline (Redis time in ms; 0 = none), peerId, notice ('1': a notice
+   * about the room, which a peer whose join is under way gets too; '0': a relay, for members only) →
+   * {status, seq, attached}.
    * status: -1 no such session, -2 not a member of the room, -3 the deadline passed (the sender was
    * already told the registry is unavailable: nothing is done); 1 the peer is owned by `me` (the caller
    * pushes it), 2 published to its owner's channel (head .. owner .. tail). In between it issues the
@@ -268,7 +287,7 @@ return left`
    * UTF-8) and says whether a socket is attached. The body travels to Redis once.
    */
   swbRelay: {
-    keys: 3,
+    keys: 4,
     lua: `local deadline = tonumber(ARGV[9])
 if deadline > 0 then
   local t = redis.call('TIME')
@@ -276,7 +295,9 @@ if deadline > 0 then
 end
 local s = redis.call('HMGET', KEYS[1], 'owner', 'attached')
 if not s[1] then return {-1, 0, '0'} end
-if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then return {-2, 0, '0'} end
+if ARGV[1] ~= '' and redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 and (ARGV[11] ~= '1' or redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0) then
+  return {-2, 0, '0'}
+end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local body = ARGV[2]
 local json
@@ -363,13 +384,13 @@ return 1`
 
   /**
    * A reaper takes over a dead instance's session for the rest of its grace period:
-   * KEYS session, rooms · ARGV deadInstance, me, graceMs, ttlMs → nil if the session is gone or
+   * KEYS session, rooms, joining · ARGV deadInstance, me, graceMs, ttlMs → nil if the session is gone or
    * owned by someone else (it resumed), else {remainingGraceMs, userId, tokenHash, previousTokenHash, seq, rooms, epoch}.
    * Adopting is a claim too: the epoch grows, so a stalled (not dead) owner retires its socket.
    * The grace counts from when its socket dropped, or from now if it was connected when its instance died.
    */
   swbAdopt: {
-    keys: 2,
+    keys: 3,
     lua: `local s = redis.call('HMGET', KEYS[1], 'owner', 'detachedAt', 'userId', 'tok', 'seq', 'attached', 'prev')
 if not s[1] or s[1] ~= ARGV[1] then return false end
 ${NOW_MS}
@@ -380,7 +401,9 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[2], 'attached', 0, 'detachedAt', detac
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local remaining = tonumber(detachedAt) + tonumber(ARGV[3]) - tonumber(now)
 if remaining < 0 then remaining = 0 end
-return {remaining, s[3], s[4] or '', s[7] or '', s[5], redis.call('SMEMBERS', KEYS[2]), epoch}`
+local rooms = redis.call('SMEMBERS', KEYS[2])
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[3])) do table.insert(rooms, room) end
+return {remaining, s[3], s[4] or '', s[7] or '', s[5], rooms, epoch}`
   },
 
   /**
@@ -474,6 +497,7 @@ export interface ScriptReplies {
   swbClaim: [userId: string, previousOwner: string, seq: string, rooms: string[], superseded: string[], epoch: number] | null
   swbEndSession: [1, owner: string, tokenHash: string, previousTokenHash: string, rooms: string[]] | [0] | null
   swbPeerAddRoom: -1 | 0 | 1 | 2
+  swbPeerConfirmRoom: 0 | 1
   swbRoomJoin: [0, capacity: number] | [1, members: string[], createdAt: string, settings: string] | [2, members: string[], createdAt: string, settings: string, started: number]
   swbRoomSettings: string
   swbRoomEnd: string[] | null

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto'
 import t from 'tap'
 import { formatSummary, runFuzz, startFuzzTarget } from './fuzzer.js'
+import { requireRedis, startRedis } from '../helpers/redis-server.js'
 
 // A short run of the protocol fuzzer (test/fuzz/fuzzer.ts); long runs are `npm run fuzz -- --runs <n>`.
 const FRAMES = 800
@@ -33,4 +34,20 @@ t.test('the protocol fuzzer: a fixed seed, then a random one, against one instan
   t.comment(formatSummary(random.summary))
   t.equal(random.failure, undefined, `no property broken (seed ${seed})`)
   t.ok(random.summary.frames >= FRAMES, `${random.summary.frames} frames sent`)
+})
+
+t.test('the protocol fuzzer against an instance on a real Redis', async (t) => {
+  const { skip } = requireRedis(t)
+  if (skip !== false) return
+  const redis = await startRedis(t)
+  const config = { REDIS_URL: redis.url }
+  const target = await startFuzzTarget(config)
+  t.teardown(async () => target.stop())
+  const seed = randomInt(2 ** 31)
+  t.comment(`random seed ${seed}: reproduce with npm run fuzz -- --runs ${FRAMES} --seed ${seed} --redis <url of a scratch Redis>`)
+  const run = await runFuzz({ frames: FRAMES, seed, heapBudgetBytes: HEAP_BUDGET, target, config })
+  t.comment(formatSummary(run.summary))
+  t.equal(run.failure, undefined, `no property broken (seed ${seed})`)
+  t.ok(run.summary.frames >= FRAMES, `${run.summary.frames} frames sent`)
+  t.ok((run.summary.outcomes.delivered ?? 0) > 0, 'relays delivered through Redis')
 })

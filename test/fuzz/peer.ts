@@ -29,6 +29,8 @@ export class FuzzPeer {
   lastSeq = 0
   /** The rooms this peer is in, as its own stream of `joined` and `left` tells it. */
   readonly rooms = new Set<string>()
+  /** Joins it sent since the last batch settled and not yet answered by `joined`, per room (see World's relaysMayPrecedeJoined). */
+  readonly joining = new Map<string, number>()
   /** Closes the frames sent in the current batch may cause. */
   readonly mayClose = new Set<number>()
   /** The last frames sent (kind and size), to say what preceded a violation. */
@@ -108,8 +110,18 @@ export class FuzzPeer {
     if (frame.mayClose !== undefined) this.mayClose.add(frame.mayClose)
     const head = typeof frame.data === 'string' ? frame.data.slice(0, 60) : frame.data.subarray(0, 60).toString()
     if (this.recent.push(`${frame.kind}${frame.binary ? ' (binary)' : ''} ${frame.data.length} ${typeof frame.data === 'string' ? 'chars' : 'bytes'}: ${head}`) > 8) this.recent.shift()
+    if (typeof frame.data === 'string' && frame.data.includes('join')) this.noteJoin(frame.data)
     this.socket.send(frame.data, { binary: frame.binary })
     return true
+  }
+
+  private noteJoin (data: string): void {
+    try {
+      const sent = JSON.parse(data) as { type?: unknown, room?: unknown }
+      if (sent.type === 'join' && typeof sent.room === 'string') this.joining.set(sent.room, (this.joining.get(sent.room) ?? 0) + 1)
+    } catch {
+      // Not JSON: the server refuses it, nothing to note.
+    }
   }
 
   /**

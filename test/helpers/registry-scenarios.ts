@@ -284,6 +284,32 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     t.same(forB.ok ? forB.messages.map((m) => m.seq) : forB, [1], 'refused relays left nothing in the buffer')
   })
 
+  t.test('relay: a join the full room refuses never lets a message through while it is under way', async (t) => {
+    const registry = await fresh(t)
+    for (const p of ['a', 'b', 'c']) await session(registry, p)
+    await registry.join('r', member('a'), JOIN_LIMITS)
+    await registry.join('r', member('c'), JOIN_LIMITS)
+    // b's join attempts and a's relays to b interleave (with Redis: their round trips on one connection).
+    let joining = true
+    const attempts = (async () => {
+      const outcomes: string[] = []
+      for (let i = 0; i < 60; i++) {
+        const outcome = await registry.join('r', member('b'), JOIN_LIMITS)
+        outcomes.push(outcome.ok ? 'joined' : outcome.reason)
+      }
+      joining = false
+      return outcomes
+    })()
+    const relayed: string[] = []
+    while (joining) relayed.push(await registry.relay('r', 'a', 'b', body('while b joins')))
+    t.same([...new Set(await attempts)], ['full'], 'every attempt is refused: the room is full')
+    t.ok(relayed.length > 0, `${relayed.length} relays ran meanwhile`)
+    t.same([...new Set(relayed)], ['recipient-not-in-room'], 'none reached b, which never was in the room')
+    const forB = await registry.replay('b', 0)
+    t.same(forB.ok ? forB.messages : forB, [], 'nothing in b\'s buffer')
+    t.same((await registry.join('other', member('b'), JOIN_LIMITS)).ok, true, 'the refused attempts hold none of b\'s room slots')
+  })
+
   t.test('deliver with a room: only to a member of it, checked in the same step', async (t) => {
     const registry = await fresh(t)
     for (const p of ['a', 'b']) await session(registry, p)

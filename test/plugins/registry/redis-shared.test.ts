@@ -2,7 +2,7 @@ import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
 import { RedisRegistry, type RedisRegistryOptions } from '../../../plugins/registry/redis-registry.js'
-import { RegistryUnavailableError, type Sink } from '../../../plugins/registry/types.js'
+import { RegistryUnavailableError, type RelayBody, type Sink } from '../../../plugins/registry/types.js'
 import { requireRedis, startRedis, type RedisServer } from '../../helpers/redis-server.js'
 import { until } from '../../helpers/ws-peer.js'
 
@@ -31,10 +31,11 @@ function recordingSink (): Sink & { seqs: number[], data: unknown[] } {
 }
 
 const body = (n: number): string => JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })
+const relayBody = (n: number): RelayBody => (seq) => seq === undefined ? body(n) : JSON.stringify({ seq, ...JSON.parse(body(n)) as object })
 
 /** Stamps and buffers a message for `peerId` as its owner would, without publishing it (a publication lost, or still on its way). */
 async function stampOnly (r: RedisRegistry, peerId: string, owner: string, n: number, maxMessages = 100): Promise<number> {
-  const [, seq] = await r.script('swbRelay', r.peerKeys(peerId), ['', body(n), maxMessages, 100_000, 60_000, owner, '', '', 0, peerId])
+  const [, seq] = await r.script('swbRelay', [...r.peerKeys(peerId), r.keys.peerJoining(peerId)], ['', body(n), maxMessages, 100_000, 60_000, owner, '', '', 0, peerId, '0'])
   return seq
 }
 
@@ -309,4 +310,38 @@ t.test('the room index holds occupied or configured rooms: an emptied room leave
   t.ok(b.owned.get('p3')?.rooms.has('configured'))
   await a.leave('configured', 'p3')
   await until(() => b.owned.get('p3')?.rooms.has('configured') === false, 'B to forget the room')
+})
+
+t.test('a peer whose join the room took but whose own side is still confirming it gets the notices about the room', skip, async (t) => {
+  const redis = await startRedis(t)
+  const p = prefix()
+  const a = await registry(t, redis, p)
+  const b = await registry(t, redis, p)
+  const limits = { capacity: 2, maxRoomsPerPeer: 4 }
+  await a.createSession('x', 'xavier', 'h-x')
+  await b.createSession('y', 'yvonne', 'h-y')
+  // Instance A is slow to confirm x's join (its event loop or its connection busy): hold that step.
+  let confirming: () => void = () => {}
+  const confirmRequested = new Promise<void>((resolve) => { confirming = resolve })
+  let release: () => void = () => {}
+  const released = new Promise<void>((resolve) => { release = resolve })
+  const script = a.script.bind(a)
+  a.script = (async (name, keys, args) => {
+    if (name === 'swbPeerConfirmRoom') {
+      confirming()
+      await released
+    }
+    return script(name, keys, args)
+  }) as typeof a.script
+  const xJoins = a.join('r', { peerId: 'x', userId: 'xavier' }, limits)
+  await confirmRequested
+  // Meanwhile y joins on B, finds x in the room, and tells it (as the hub does: scoped to the room).
+  const yJoined = await b.join('r', { peerId: 'y', userId: 'yvonne' }, limits)
+  t.same(yJoined.ok ? yJoined.peers.map((m) => m.peerId) : yJoined, ['x'], 'the room has taken x')
+  t.equal(await b.deliver('x', body(1), 'r'), 'queued', 'the notice reaches x: otherwise x would never learn that y joined')
+  t.equal(await b.relay('r', 'y', 'x', relayBody(2)), 'recipient-not-in-room', 'a relay waits for the confirmation')
+  release()
+  const xJoined = await xJoins
+  t.same(xJoined.ok ? xJoined.peers : xJoined, [], 'x came first: its own join listed nobody')
+  t.equal(await b.relay('r', 'y', 'x', relayBody(3)), 'queued', 'confirmed: relays to x get through')
 })
