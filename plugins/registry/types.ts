@@ -284,8 +284,9 @@ export interface RoomRegistry extends RoomAdministration {
   relay (room: string, from: string, to: string, body: RelayBody): RelayOutcome | Promise<RelayOutcome>
   /**
    * Delivers a server message (`body` without `seq`) to one peer, like relay. With `room`, only if the
-   * peer is a member of it, checked in the same step ('dropped' otherwise): a notice about a room for
-   * its members (peer-joined, peer-left, a broadcast) must not reach a peer that left it meanwhile.
+   * peer is a member of it (or, with Redis, its join of it is under way), checked in the same step
+   * ('dropped' otherwise): a notice about a room for its members (peer-joined, peer-left, a broadcast)
+   * must not reach a peer that left it meanwhile.
    */
   deliver (peerId: string, body: string, room?: string): Promise<DeliveryOutcome>
   /** Messages after `lastSeq`, in order; fails when some of them were already evicted. */
@@ -307,7 +308,6 @@ export interface RoomRegistry extends RoomAdministration {
   close (): Promise<void>
 }
 
-/** `{"type":…}` → `{"seq":N,"type":…}`: a concatenation, so the body is never serialized again. */
 /**
  * A relayed message's serializer: `body(seq)` is the message stamped with `seq`, `body(undefined)` the
  * message without it (for a store that stamps it itself, like the Redis relay script). A backend that
@@ -317,6 +317,7 @@ export interface RoomRegistry extends RoomAdministration {
  */
 export type RelayBody = (seq: number | undefined) => string
 
+/** `{"type":…}` → `{"seq":N,"type":…}`: a concatenation, so the body is never serialized again. */
 export function stampSeq (body: string, seq: number): string {
   return body.length > 2 ? '{"seq":' + seq + ',' + body.slice(1) : '{"seq":' + seq + '}'
 }
