@@ -5,6 +5,7 @@ import { Redis } from 'ioredis'
 import type { PeerInfo } from '../signaling/messages.js'
 import { ENDED_TOKEN, RedisKeys, encodeUserId } from './keys.js'
 import { connectRedis, createRedisClient, describeRedis, type RedisClient, type RedisConnectionSettings } from './redis-connection.js'
+import { LoopLag } from './loop-lag.js'
 import { defineScripts, runScript, type ScriptName, type ScriptReplies } from './redis-scripts.js'
 import { SESSION_ENDED_EPOCH, adminPayload, dispatchChannelMessage, takeoverPayload, type AdminNotice, type ChannelHandler } from './redis-channel.js'
 import { PeerInbox, type BufferRead, type InboxSource } from './redis-inbox.js'
@@ -120,6 +121,7 @@ export class RedisRegistry implements RoomRegistry {
    * waiting out its own timeout and piling its bytes onto the connection; a PING probe ends it.
    */
   private stalled = false
+  private readonly loopLag: LoopLag
   private readonly channelHead: string
   private readonly channelTail: string
   private readonly inboxSource: InboxSource
@@ -146,6 +148,7 @@ export class RedisRegistry implements RoomRegistry {
       log: options.log
     })
     this.recovery = new RedisRecovery(this)
+    this.loopLag = new LoopLag(Math.max(10, Math.min(100, Math.floor(options.settings.commandTimeoutMs / 4))))
     this.revocations = new Revocations(options.limits.revocationRetentionMs ?? DEFAULT_REVOCATION_RETENTION_SECONDS * 1000)
     // A claimed deadline whose claimer died comes due again after this.
     this.deadlines = new RedisDeadlines(this, Math.max(5000, 10 * options.reapIntervalMs))
@@ -171,6 +174,7 @@ export class RedisRegistry implements RoomRegistry {
       await connectRedis(subscriber, settings)
       await registry.start()
     } catch (err) {
+      registry.loopLag.stop()
       client.disconnect()
       subscriber.disconnect()
       throw err
@@ -272,7 +276,8 @@ export class RedisRegistry implements RoomRegistry {
   private translate (err: unknown): unknown {
     if (err instanceof RegistryUnavailableError) return err
     const e = err as { name?: string, message?: string }
-    if (e.message === COMMAND_TIMED_OUT) this.stall()
+    // A timeout right after our own event loop was blocked for most of it says nothing about Redis (loop-lag.ts).
+    if (e.message === COMMAND_TIMED_OUT && !this.loopLag.justBlockedFor(this.options.settings.commandTimeoutMs / 2)) this.stall()
     // A script bug is a bug (SWB_INTERNAL), not an outage. A fresh error: ioredis attaches the command
     // and its arguments (message bodies, SDP) to its errors, and handlers log what they catch.
     if (e.name === 'ReplyError' && !TRANSIENT_REPLY.test(e.message ?? '')) return new Error(`Redis refused a registry command: ${e.message ?? ''}`)
@@ -930,6 +935,7 @@ export class RedisRegistry implements RoomRegistry {
     this.stateValue = 'closed'
     this.liveness.stop()
     this.recovery.stop()
+    this.loopLag.stop()
     this.outboxes?.stop()
     for (const local of this.owned.values()) local.inbox.close()
     await Promise.allSettled([...this.inflight])

@@ -345,3 +345,19 @@ t.test('a peer whose join the room took but whose own side is still confirming i
   t.same(xJoined.ok ? xJoined.peers : xJoined, [], 'x came first: its own join listed nobody')
   t.equal(await b.relay('r', 'y', 'x', relayBody(3)), 'queued', 'confirmed: relays to x get through')
 })
+
+t.test('a command that timed out because our own event loop was blocked does not make the registry refuse what follows', skip, async (t) => {
+  const redis = await startRedis(t)
+  const r = await registry(t, redis, prefix(), { settings: { mode: { kind: 'url', url: redis.url }, commandTimeoutMs: 300, connectTimeoutMs: 2000 } })
+  await r.createSession('p', 'pat', 'h-p')
+  const first = r.deliver('p', body(1)).then(() => 'answered', (err: unknown) => err)
+  // Redis answers at once, but we do not read it: the loop is busy (thousands of sockets closing at
+  // once), for longer than the command timeout. Its timer then fires before the reply is read.
+  const until = performance.now() + 900
+  while (performance.now() < until) { /* the event loop is blocked */ }
+  const outcome = await first
+  t.ok(outcome instanceof RegistryUnavailableError, 'the blocked command is reported as timed out')
+  // The very next operation, before anything else could clear a stalled state (the PING probe).
+  t.equal(await r.deliver('p', body(2)), 'queued', 'the next one goes through: Redis was never stalled')
+  t.equal(r.counters.commandErrors, 1, 'one command error, no refusals after it')
+})
