@@ -149,7 +149,8 @@ export async function startService (opts: StartOptions): Promise<ServiceProcess>
   const stop = async (): Promise<void> => {
     if (!groups.has(pgid)) return
     killGroup(pgid, 'SIGTERM')
-    await Promise.race([exitedPromise, sleep(5000)])
+    // Writing a CPU profile at exit can take a while for a long run: give it time before the SIGKILL.
+    await Promise.race([exitedPromise, sleep(process.env.BENCH_CPU_PROF_DIR === undefined ? 5000 : 60_000)])
     killGroup(pgid, 'SIGKILL') // stragglers such as esbuild's service process
     groups.delete(pgid)
   }

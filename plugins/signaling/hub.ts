@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { Socket } from 'node:net'
 import pLimit, { type LimitFunction } from 'p-limit'
 import type { FastifyBaseLogger } from 'fastify'
@@ -15,6 +15,7 @@ import { CloseCode, type ConnectionLimits, type OutgoingMessage, type PeerInfo }
 import type { SignalingObserver, Who } from './observer.js'
 import { RoomEvents } from './events.js'
 import { RoomControl, type DeliveryScope } from './room-control.js'
+import { randomId } from './random-id.js'
 
 const NORMAL_CLOSURE = 1000
 
@@ -30,7 +31,7 @@ export const CONCURRENT_SESSION_ENDS = 32
 export interface ResumeRequest { token: string, lastSeq: number }
 
 export function hashResumeToken (token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
+  return hash('sha256', token, 'base64url')
 }
 
 type Resumable = { ok: true, peerId: string, replayed: Array<{ seq: number, json: string }>, rooms: string[] } | { ok: false, error: SignalError }
@@ -128,7 +129,7 @@ export class SignalingHub {
     socket.pause()
     const setup = watchSocket(socket)
 
-    const resumeToken = randomBytes(32).toString('base64url')
+    const resumeToken = randomId(32)
     let conn: Connection | undefined
     let resumeError: SignalError | undefined
     let replayed: Array<{ seq: number, json: string }> = []
@@ -173,7 +174,7 @@ export class SignalingHub {
     }
 
     if (conn === undefined) {
-      const peerId = randomBytes(12).toString('base64url')
+      const peerId = randomId(12)
       try {
         await this.registry.createSession(peerId, identity.sub, hashResumeToken(resumeToken))
       } catch (err) {
@@ -210,6 +211,9 @@ export class SignalingHub {
       tokenExpiresAt: live.tokenExpiresAtMs,
       limits: this.limits
     })
+    // routes.ts corked the socket when ws wrote the 101: the 101 and the welcome leave in one write. The
+    // replayed backlog goes out uncorked, so the send-buffer limit sees what the kernel did not take.
+    tcp.uncork()
     live.startLive(replayed)
     // Arrived during a drain (a resume, or a balancer that has not noticed yet): told to move on too,
     // rather than left to be cut off at the deadline.

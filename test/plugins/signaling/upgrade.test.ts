@@ -19,6 +19,7 @@ t.test('upgrades without a valid token are refused with HTTP 401 problems, never
     t.match(refusal.headers['content-type'], /application\/problem\+json/, what)
     t.match(refusal.headers['www-authenticate'], /^Bearer realm="switchboard"/, what)
     t.match(refusal.body, { status: 401, code, instance: '/v1/signal' }, what)
+    t.equal(refusal.headers['x-content-type-options'], 'nosniff', `${what}: the security headers`)
   }
   // The same refusals for tokens in the query and in the subprotocol.
   t.match((await WsPeer.refusal(h.base, undefined, { query: { access_token: 'garbage' } })).body, { code: 'SWB_AUTH_MALFORMED_TOKEN' })
@@ -122,4 +123,15 @@ t.test('preflight answers why an upgrade would be refused', async (t) => {
   t.match(origin.json(), { code: 'SWB_ORIGIN_FORBIDDEN' })
   const badResume = await h.app.inject({ url: '/v1/signal/preflight?resume=abc', headers: { authorization: `Bearer ${token}` } })
   t.equal(badResume.statusCode, 400)
+})
+
+t.test('a plain GET (no upgrade) gets 426 problem+json, with the security headers', async (t) => {
+  const h = await signalingServer(t)
+  const res = await fetch(`${h.base}/v1/signal`, { headers: { authorization: `Bearer ${await h.token('curl-user')}` } })
+  t.equal(res.status, 426)
+  t.equal(res.headers.get('upgrade'), 'websocket')
+  t.match(res.headers.get('content-type'), /application\/problem\+json/)
+  t.equal(res.headers.get('x-content-type-options'), 'nosniff')
+  t.ok(res.headers.get('content-security-policy'), 'helmet applied its headers')
+  t.match(await res.json(), { status: 426, code: 'SWB_UPGRADE_REQUIRED' })
 })

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { pair, signalingServer } from '../../../helpers/signaling-harness.js'
 import { sendBurstInOneChunk, writeSyscalls } from '../../../helpers/write-syscalls.js'
+import { WsPeer } from '../../../helpers/ws-peer.js'
 
 // write-batch.ts: the frames one TCP chunk brings go to each recipient in one write system call, in
 // order. Counted with the kernel's own figure for this process (client and server both run here).
@@ -18,4 +19,17 @@ t.test('a burst of candidates in one TCP chunk reaches the recipient in one writ
   t.same(got.map((m) => (m.candidate as { candidate: string }).candidate), burst, 'all 16, in order')
   // 1 write from the client and 1 from the server; unbatched, the server alone would make 16.
   t.ok(writes <= 4, `the relay took ${writes} write system calls in all (16 or more without batching)`)
+})
+
+t.test('the 101 response and the welcome leave the server in one write', async (t) => {
+  const h = await signalingServer(t, {})
+  const token = await h.token('setup-writes')
+  // Warm up once: first-use work (logger streams, lazy modules) must not count.
+  h.track(await WsPeer.connect(h.base, token))
+  const before = writeSyscalls()
+  const peer = h.track(await WsPeer.connect(h.base, token))
+  const writes = writeSyscalls() - before
+  t.equal(peer.welcome.type, 'welcome')
+  // 1 write from the client (the upgrade request), 1 from the server; written apart, the server makes 2.
+  t.equal(writes, 2, `the setup took ${writes} write system calls in all`)
 })
