@@ -83,8 +83,12 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
   // The 101 response and the welcome leave in one write: ws announces the response headers right before
   // writing them, and the socket stays corked until hub.accept has written the welcome (every other
   // path of wsHandler uncorks too). Measured with --cpu-prof, writing the 101 alone was a twentieth of
-  // a connection's setup.
-  app.websocketServer.on('headers', (_headers: string[], request: IncomingMessage) => { request.socket.cork() })
+  // a connection's setup. Only upgrades admitted to /v1/signal: an upgrade to another route gets a 101
+  // and a close from @fastify/websocket, which must not wait.
+  const corkOnUpgrade = new WeakSet<IncomingMessage>()
+  app.websocketServer.on('headers', (_headers: string[], request: IncomingMessage) => {
+    if (corkOnUpgrade.has(request)) request.socket.cork()
+  })
 
   app.route({
     method: 'GET',
@@ -111,6 +115,7 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
       await admit(app, request)
       // A bad resume request is refused with 400 before the upgrade, like every other refusal.
       parseResume(request.query as { resume?: string, lastSeq?: string })
+      if (request.ws) corkOnUpgrade.add(request.raw)
     },
     handler: async (_request, reply) => {
       void reply.header('upgrade', 'websocket')

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { signalingServer, signalingServerWithLogs } from '../../helpers/signaling-harness.js'
+import { WebSocket } from 'ws'
 import { WsPeer } from '../../helpers/ws-peer.js'
 
 const OTHER_SECRET = 'a-different-secret-that-is-long-enough-0123456789'
@@ -134,4 +135,17 @@ t.test('a plain GET (no upgrade) gets 426 problem+json, with the security header
   t.equal(res.headers.get('x-content-type-options'), 'nosniff')
   t.ok(res.headers.get('content-security-policy'), 'helmet applied its headers')
   t.match(await res.json(), { status: 426, code: 'SWB_UPGRADE_REQUIRED' })
+})
+
+t.test('an upgrade to the preflight route (no WebSocket there) is closed at once, not left hanging', async (t) => {
+  const h = await signalingServer(t)
+  const ws = new WebSocket(`${h.base.replace(/^http/, 'ws')}/v1/signal/preflight`, { headers: { authorization: `Bearer ${await h.token('x')}` } })
+  t.teardown(() => ws.terminate())
+  const outcome = await new Promise<string>((resolve) => {
+    ws.on('close', (code) => resolve(`closed ${code}`))
+    ws.on('error', (err) => resolve(`error ${err.message}`))
+    // The only bound: the 101 and the close frame come within milliseconds; a corked socket never sends them.
+    setTimeout(() => resolve('no answer within 5 s'), 5000).unref()
+  })
+  t.equal(outcome, 'closed 1005')
 })
