@@ -23,13 +23,19 @@ t.test('a burst of candidates in one TCP chunk reaches the recipient in one writ
 
 t.test('the 101 response and the welcome leave the server in one write', async (t) => {
   const h = await signalingServer(t, {})
-  const token = await h.token('setup-writes')
+  // A user each: the per-user connection limit stays out of the way.
+  const [warm, ...tokens] = await Promise.all(Array.from({ length: 6 }, async (_, i) => h.token(`setup-writes-${i}`)))
   // Warm up once: first-use work (logger streams, lazy modules) must not count.
-  h.track(await WsPeer.connect(h.base, token))
-  const before = writeSyscalls()
-  const peer = h.track(await WsPeer.connect(h.base, token))
-  const writes = writeSyscalls() - before
-  t.equal(peer.welcome.type, 'welcome')
+  h.track(await WsPeer.connect(h.base, warm))
+  // A heartbeat ping and its pong falling inside a counted window would add writes to that window
+  // only: the fewest over a few setups is the setup's own count.
+  const counts: number[] = []
+  for (const token of tokens) {
+    const before = writeSyscalls()
+    const peer = h.track(await WsPeer.connect(h.base, token))
+    counts.push(writeSyscalls() - before)
+    t.equal(peer.welcome.type, 'welcome')
+  }
   // 1 write from the client (the upgrade request), 1 from the server; written apart, the server makes 2.
-  t.equal(writes, 2, `the setup took ${writes} write system calls in all`)
+  t.equal(Math.min(...counts), 2, `write system calls per setup, in all: ${counts.join(', ')}`)
 })
