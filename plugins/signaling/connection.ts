@@ -12,6 +12,7 @@ import { TokenBucket } from './token-bucket.js'
 import type { SignalingObserver } from './observer.js'
 import type { DeadlineQueue, Scheduled } from './deadlines.js'
 import { holdWrites } from './write-batch.js'
+import { relayBody, type RelayedMessage } from './relay-frame.js'
 /**
  * Messages of one connection waiting for the registry (in flight, or queued behind a join). A slow or
  * stalled Redis must not grow memory: at either bound the socket is no longer read (backpressure: the
@@ -81,28 +82,8 @@ function onSocketClose (this: WebSocket, code: number): void {
   else owner.earlyClose = code
 }
 
-type RelayedType = 'offer' | 'answer' | 'candidate' | 'message'
-
-/*
- * The relayed messages as their recipient gets them, `seq` first (as stampSeq puts it). Literal objects
- * of one shape each, so JSON.stringify takes its fast path.
- */
-function sdpBody ({ type, room, sdp }: ClientMessageOf<'offer' | 'answer'>, from: string): RelayBody {
-  return (seq) => seq === undefined ? JSON.stringify({ type, room, from, sdp }) : JSON.stringify({ seq, type, room, from, sdp })
-}
-function candidateBody ({ room, candidate }: ClientMessageOf<'candidate'>, from: string): RelayBody {
-  return (seq) => seq === undefined
-    ? JSON.stringify({ type: 'candidate', room, from, candidate })
-    : JSON.stringify({ seq, type: 'candidate', room, from, candidate })
-}
-function appBody ({ room, data }: ClientMessageOf<'message'>, from: string): RelayBody {
-  return (seq) => seq === undefined
-    ? JSON.stringify({ type: 'message', room, from, data })
-    : JSON.stringify({ seq, type: 'message', room, from, data })
-}
-
-/** A message waiting for the ones before it, with its size (for the pending bound) and arrival time. */
-interface Queued { message: ClientMessage, bytes: number, receivedAt: number }
+/** A message waiting for the ones before it, with its text, size (for the pending bound) and arrival time. */
+interface Queued { message: ClientMessage, text: string, bytes: number, receivedAt: number }
 
 /** Messages that wait for everything before them, and hold everything after them until they are done. */
 function isBarrier (message: ClientMessage): boolean {
@@ -268,7 +249,8 @@ export class Connection implements Sink, Scheduled {
       this.refuse(new SignalError(SignalCode.MESSAGE_TOO_LARGE, `Message exceeds ${s.maxMessageBytes} bytes`))
       return
     }
-    const parsed = parseClientMessage(data.toString('utf8'))
+    const text = data.toString('utf8')
+    const parsed = parseClientMessage(text)
     if (!parsed.ok) {
       this.refuse(parsed.error, parsed.ref)
       return
@@ -278,7 +260,7 @@ export class Connection implements Sink, Scheduled {
       this.refuse(new SignalError(SignalCode.REGISTRY_UNAVAILABLE, 'Signaling is briefly unavailable (too many messages waiting for the room registry): retry shortly'), parsed.message.id)
       return
     }
-    const queued: Queued = { message: parsed.message, bytes, receivedAt: performance.now() }
+    const queued: Queued = { message: parsed.message, text, bytes, receivedAt: performance.now() }
     if (this.blocked || this.waiting.length > 0) this.hold(queued)
     else this.dispatch(queued)
     if (!this.throttled && (this.inflight + this.waiting.length >= PENDING_MAX_MESSAGES || this.pendingBytes >= s.pendingMaxBytes)) {
@@ -309,7 +291,7 @@ export class Connection implements Sink, Scheduled {
       })
       return
     }
-    const result = this.apply(message, queued.receivedAt)
+    const result = this.apply(message, queued.text, queued.receivedAt)
     if (result === undefined) return
     // Waiting for the registry: counted against the pending bounds until settled.
     this.inflight++
@@ -350,18 +332,17 @@ export class Connection implements Sink, Scheduled {
 
   /**
    * The non-barrier messages: undefined when done synchronously, else the registry's promise. A relayed
-   * message is serialized once, by the registry, with its seq when the registry knows it (RelayBody).
+   * message is serialized once, by the registry, with its seq when the registry knows it (RelayBody),
+   * around the payload's text as the sender wrote it (relay-frame.ts).
    */
-  private apply (message: ClientMessage, receivedAt: number): Promise<unknown> | undefined {
+  private apply (message: ClientMessage, text: string, receivedAt: number): Promise<unknown> | undefined {
     try {
       switch (message.type) {
         case 'offer':
         case 'answer':
-          return this.relay(message, sdpBody(message, this.peerId), receivedAt)
         case 'candidate':
-          return this.relay(message, candidateBody(message, this.peerId), receivedAt)
         case 'message':
-          return this.relay(message, appBody(message, this.peerId), receivedAt)
+          return this.relay(message, relayBody(message, text, this.peerId), receivedAt)
         case 'stats':
           this.host.observer.callQuality(message)
           return undefined
@@ -377,7 +358,7 @@ export class Connection implements Sink, Scheduled {
     }
   }
 
-  private relay (message: ClientMessageOf<RelayedType>, body: RelayBody, receivedAt: number): Promise<unknown> | undefined {
+  private relay (message: RelayedMessage, body: RelayBody, receivedAt: number): Promise<unknown> | undefined {
     const to = (message as { to: string }).to
     const outcome = this.host.relay(this.peerId, message.room, to, body)
     if (typeof outcome === 'string') {
@@ -387,7 +368,7 @@ export class Connection implements Sink, Scheduled {
     return outcome.then((o) => { this.relayed(message, o, receivedAt) })
   }
 
-  private relayed (message: ClientMessageOf<RelayedType>, outcome: RelayOutcome, receivedAt: number): void {
+  private relayed (message: RelayedMessage, outcome: RelayOutcome, receivedAt: number): void {
     switch (outcome) {
       case 'sender-not-in-room':
         return this.refuse(new SignalError(SignalCode.NOT_IN_ROOM, `You are not in room "${message.room}"`), message.id)

@@ -45,6 +45,26 @@ t.test('offer, answer and candidates relay both ways, with `from` set by the ser
   t.ok(b.ofType('offer', 'answer', 'candidate').every((m) => m.from === a.peerId))
 })
 
+t.test('the payload goes on as the sender wrote it, unless a key is written twice: then the checked value, once', async (t) => {
+  const h = await signalingServer(t)
+  const [a, b] = await pair(h, 'r')
+  const frames: string[] = []
+  b.socket.on('message', (data) => { frames.push(data.toString()) })
+
+  // Spacing and escapes the server would not write itself (\u0041 is "A") reach the recipient as sent.
+  a.sendRaw(`{"type":"offer","room":"r","to":"${b.peerId}","sdp": "v=0\\r\\n\\u0041"}`)
+  t.equal((await b.next('offer')).sdp, 'v=0\r\nA')
+  t.match(frames.at(-1), /,"sdp": ?"v=0\\r\\n\\u0041"\}$/)
+
+  // sdp twice: JSON.parse keeps the last, a first-wins parser would take the first. The recipient gets one.
+  a.sendRaw(`{"type":"answer","room":"r","to":"${b.peerId}","sdp":"v=0 unchecked","sdp":"v=0 checked"}`)
+  t.equal((await b.next('answer')).sdp, 'v=0 checked')
+  t.notMatch(frames.at(-1), /unchecked/)
+  a.sendRaw(`{"type":"candidate","room":"r","to":"${b.peerId}","candidate":{"sdpMid":{"x":1},"sdpMid":"0"}}`)
+  t.strictSame((await b.next('candidate')).candidate, { sdpMid: '0' })
+  t.equal(frames.at(-1)?.match(/sdpMid/g)?.length, 1)
+})
+
 t.test('a client-supplied `from` is refused as an invalid message and nothing is relayed', async (t) => {
   const h = await signalingServer(t, { ROOM_CAPACITY: 3 })
   const [a, b] = await pair(h, 'r')
