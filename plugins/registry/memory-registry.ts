@@ -1,6 +1,7 @@
 import type { PeerInfo } from '../signaling/messages.js'
 import { DEFAULT_REVOCATION_RETENTION_SECONDS, Revocations } from './revocations.js'
 import { endedRoom } from './membership.js'
+import { ReplayBuffer, type ReplayLimits } from './replay-buffer.js'
 import {
   NO_MEMBERSHIP_LISTENER, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
   type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayBody, type RelayOutcome, type ReplayOutcome,
@@ -20,8 +21,7 @@ interface PeerState {
   seq: number
   /** Grows with every resume claim (see Claim). */
   epoch: number
-  buffer: Array<{ seq: number, json: string, bytes: number }>
-  bufferBytes: number
+  buffer: ReplayBuffer
   /** Highest seq dropped from the buffer because it was full: replay from before it is impossible. */
   evictedThrough: number
   sink?: Sink
@@ -56,7 +56,10 @@ export class MemoryRegistry implements RoomRegistry {
   private events: RegistryEvents | undefined
   private membership: MembershipListener = NO_MEMBERSHIP_LISTENER
 
-  constructor (private readonly limits: RegistryLimits, private readonly now: () => number = Date.now) {
+  private readonly replayLimits: ReplayLimits
+
+  constructor (limits: RegistryLimits, private readonly now: () => number = Date.now) {
+    this.replayLimits = { messages: limits.bufferMessages, bytes: limits.bufferBytes }
     this.revocations = new Revocations(limits.revocationRetentionMs ?? DEFAULT_REVOCATION_RETENTION_SECONDS * 1000, now)
   }
 
@@ -87,7 +90,7 @@ export class MemoryRegistry implements RoomRegistry {
   }
 
   async createSession (peerId: string, userId: string, resumeTokenHash: string): Promise<void> {
-    this.peers.set(peerId, { userId, resumeTokenHash, rooms: new Set(), seq: 0, epoch: 0, buffer: [], bufferBytes: 0, evictedThrough: 0 })
+    this.peers.set(peerId, { userId, resumeTokenHash, rooms: new Set(), seq: 0, epoch: 0, buffer: new ReplayBuffer(), evictedThrough: 0 })
     this.byResumeToken.set(resumeTokenHash, peerId)
   }
 
@@ -211,16 +214,9 @@ export class MemoryRegistry implements RoomRegistry {
 
   /** Buffers and hands to the sink a message stamped with `seq`: the one delivery step of relay and deliver. */
   private push (peer: PeerState, seq: number, json: string): 'delivered' | 'queued' {
-    const bytes = messageBytes(json)
-    peer.buffer.push({ seq, json, bytes })
-    peer.bufferBytes += bytes
     // Bounded in count and bytes: the oldest go first, and resume from before them becomes impossible.
-    while (peer.buffer.length > this.limits.bufferMessages || peer.bufferBytes > this.limits.bufferBytes) {
-      const evicted = peer.buffer.shift()
-      if (!evicted) break
-      peer.bufferBytes -= evicted.bytes
-      peer.evictedThrough = evicted.seq
-    }
+    const evicted = peer.buffer.push(seq, json, messageBytes(json), this.replayLimits)
+    if (evicted > 0) peer.evictedThrough = evicted
     if (!peer.sink) return 'queued'
     peer.sink.push(json, seq)
     return 'delivered'
@@ -231,19 +227,15 @@ export class MemoryRegistry implements RoomRegistry {
     if (!peer) return { ok: false, reason: 'unknown-peer' }
     if (lastSeq > peer.seq) return { ok: false, reason: 'bad-seq' }
     if (lastSeq < peer.evictedThrough) return { ok: false, reason: 'overflow' }
-    return { ok: true, messages: peer.buffer.filter((m) => m.seq > lastSeq).map(({ seq, json }) => ({ seq, json })) }
+    return { ok: true, messages: peer.buffer.since(lastSeq) }
   }
 
   ack (peerId: string, seq: number): void {
     const peer = this.peers.get(peerId)
     if (!peer) return
-    while (peer.buffer.length > 0 && (peer.buffer[0]?.seq ?? Infinity) <= seq) {
-      const acked = peer.buffer.shift()
-      if (!acked) break
-      peer.bufferBytes -= acked.bytes
-      // Gone like an eviction: a replay from before it must fail, not silently skip it.
-      peer.evictedThrough = acked.seq
-    }
+    // Gone like an eviction: a replay from before it must fail, not silently skip it.
+    const acked = peer.buffer.ackThrough(seq)
+    if (acked > 0) peer.evictedThrough = acked
   }
 
   attach (peerId: string, sink: Sink): void {
