@@ -7,7 +7,10 @@ import type { ServiceProcess } from './service.js'
 export interface MemorySample {
   /** Resident set size of the service process(es), bytes. */
   rss: number
-  /** V8 heap in use right after a full GC, bytes; undefined when no child has an inspector. */
+  /**
+   * V8 heap in use right after a full GC plus the ArrayBuffers alive then (Switchboard's in-memory
+   * replay buffers live in ArrayBuffers), bytes; undefined when no child has an inspector.
+   */
   heapUsed: number | undefined
   /** redis-server's `used_memory`, bytes, for targets that run one. */
   redisUsed: number | undefined
@@ -20,7 +23,8 @@ export function heldBytes (sample: MemorySample): number | undefined {
 
 /**
  * Forces a full GC in a child through its V8 inspector (HeapProfiler.collectGarbage) and returns the
- * heap in use afterwards. Without it, "memory per idle connection" would mostly measure how much
+ * heap in use afterwards, plus the bytes of the ArrayBuffers still alive (off the heap, but data the
+ * server holds all the same). Without it, "memory per idle connection" would mostly measure how much
  * garbage happened to be waiting for the next collection.
  */
 export async function collectGarbage (inspectorPort: number): Promise<number> {
@@ -37,7 +41,7 @@ export async function collectGarbage (inspectorPort: number): Promise<number> {
       socket.once('error', reject)
     })
     let nextId = 1
-    const call = async (method: string): Promise<Record<string, unknown>> => {
+    const call = async (method: string, params: Record<string, unknown> = {}): Promise<Record<string, unknown>> => {
       const id = nextId++
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`inspector ${method} timed out`)), 30_000)
@@ -50,14 +54,15 @@ export async function collectGarbage (inspectorPort: number): Promise<number> {
           else resolve(reply.result ?? {})
         }
         socket.on('message', onMessage)
-        socket.send(JSON.stringify({ id, method }))
+        socket.send(JSON.stringify({ id, method, params }))
       })
     }
     // Twice: the first pass runs finalizers (e.g. of closed sockets) that free more on the second.
     await call('HeapProfiler.collectGarbage')
     await call('HeapProfiler.collectGarbage')
     const usage = await call('Runtime.getHeapUsage')
-    return Number(usage.usedSize)
+    const buffers = await call('Runtime.evaluate', { expression: 'process.memoryUsage().arrayBuffers', returnByValue: true })
+    return Number(usage.usedSize) + Number((buffers.result as { value?: unknown } | undefined)?.value ?? 0)
   } finally {
     socket.terminate()
   }

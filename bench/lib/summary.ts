@@ -49,7 +49,7 @@ export function figures (opts: Options): Figure[] {
     { key: 'closedP99', section: 'closed loop', label: 'one-way latency p99 (ms, queueing at saturation)', pick: (a) => a.closedLoop.latencyMs.p99, format: ms },
     { key: 'closedLoadBusy', section: 'closed loop', label: 'load generator event loop busy (%)', pick: (a) => a.closedLoop.loadEventLoopUtilisation * 100, format: whole },
     { key: 'closedOther', section: 'closed loop', label: 'other processes on the machine (% of one core)', pick: (a) => a.closedLoop.otherCpuPercent, format: whole },
-    { key: 'retainedPerPeer', section: 'closed loop', label: 'held right after it, per active peer (KB, heap + Redis)', pick: (a) => kib(a.retained.perActivePeerBytes), format: fixed(1) }
+    { key: 'retainedPerPeer', section: 'closed loop', label: 'held right after it, per active peer (KB, heap + ArrayBuffers + Redis)', pick: (a) => kib(a.retained.perActivePeerBytes), format: fixed(1) }
   ]
   if (opts.pacedRate > 0) {
     list.push(
@@ -73,7 +73,7 @@ export function figures (opts: Options): Figure[] {
 
 export const SLOPE_FIGURES: SlopeFigure[] = [
   { key: 'slopeRss', label: 'idle memory per connection, RSS (KB)', pick: (s) => kib(s.rssPerPeerBytes), format: fixed(1) },
-  { key: 'slopeHeld', label: 'idle memory per connection, heap + Redis (KB)', pick: (s) => kib(s.heldPerPeerBytes), format: fixed(1) }
+  { key: 'slopeHeld', label: 'idle memory per connection, heap + ArrayBuffers + Redis (KB)', pick: (s) => kib(s.heldPerPeerBytes), format: fixed(1) }
 ]
 
 /** A ratio the issue sets a target for, numerator ÷ denominator, round by round. */

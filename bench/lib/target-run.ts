@@ -40,7 +40,7 @@ export interface AtPeers {
   /** Server CPU with N peers connected and silent, % of one core. */
   idleCpuPercent: number
   closedLoop: PhaseResult & { messagesPerCpuSecond: number }
-  /** Memory right before and right after the closed loop, and the difference per active peer (heap + Redis). */
+  /** Memory right before and right after the closed loop, and the difference per active peer (heap + ArrayBuffers + Redis). */
   retained: { before: MemorySample, after: MemorySample, perActivePeerBytes: number | undefined }
   paced: PhaseResult | undefined
 }

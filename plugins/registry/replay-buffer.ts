@@ -2,8 +2,8 @@
  * One peer's replay buffer for the in-memory registry: the messages written to it since its last `ack`,
  * oldest first, bounded in count and in UTF-8 bytes, so a peer that reconnects gets back what it missed.
  *
- * The frames are kept off the JS heap, in one byte ring per peer, and their seq and place in arrays of
- * numbers: nothing is allocated on the heap per message. Kept as strings, every buffered message
+ * The frames are kept off the JS heap, in one byte ring per peer, and their seq and place in one array
+ * of numbers: nothing is allocated on the heap per message. Kept as strings, every buffered message
  * survived the young-generation collections until its ack (up to a second with the client's policy)
  * and was copied twice, then promoted: at 2,000 messages a second that was most of each collection's
  * pause, and the tail of the relay's latency (docs/bench.md). The ring is freed whenever the buffer
@@ -24,15 +24,17 @@ export class ReplayBuffer {
   private ring: Buffer | undefined
   /** Where the next frame goes in the ring. */
   private writeAt = 0
-  /** Per buffered message, oldest first: its seq, and where its frame is in the ring. */
-  private readonly seqs: number[] = []
-  private readonly starts: number[] = []
-  private readonly lengths: number[] = []
+  /**
+   * Per buffered message, oldest first, three numbers: its seq, where its frame starts in the ring, and
+   * its length. One array (not one each, nor an object per message), made with the ring and freed with it.
+   */
+  private entries: number[] | undefined
   /** UTF-8 bytes of the buffered frames. */
   bytes = 0
 
+  /** How many messages are buffered. */
   get size (): number {
-    return this.seqs.length
+    return this.entries === undefined ? 0 : this.entries.length / 3
   }
 
   /**
@@ -42,7 +44,7 @@ export class ReplayBuffer {
    */
   push (seq: number, json: string, length: number, limits: ReplayLimits): number {
     let dropped = 0
-    while (this.seqs.length > 0 && (this.seqs.length + 1 > limits.messages || this.bytes + length > limits.bytes)) dropped = this.dropOldest()
+    while (this.size > 0 && (this.size + 1 > limits.messages || this.bytes + length > limits.bytes)) dropped = this.dropOldest()
     if (length > limits.bytes || limits.messages < 1) {
       this.releaseIfEmpty()
       return seq
@@ -51,9 +53,7 @@ export class ReplayBuffer {
     const ring = this.ring as Buffer
     ring.write(json, at, length, 'utf8')
     this.writeAt = at + length
-    this.seqs.push(seq)
-    this.starts.push(at)
-    this.lengths.push(length)
+    ;(this.entries ??= []).push(seq, at, length)
     this.bytes += length
     return dropped
   }
@@ -61,7 +61,7 @@ export class ReplayBuffer {
   /** Drops every message up to `seq` (acknowledged); returns the highest seq dropped, or 0. */
   ackThrough (seq: number): number {
     let dropped = 0
-    while (this.seqs.length > 0 && (this.seqs[0] as number) <= seq) dropped = this.dropOldest()
+    while (this.entries !== undefined && this.entries.length > 0 && (this.entries[0] as number) <= seq) dropped = this.dropOldest()
     this.releaseIfEmpty()
     return dropped
   }
@@ -69,27 +69,30 @@ export class ReplayBuffer {
   /** The buffered messages after `lastSeq`, oldest first, as strings again. */
   since (lastSeq: number): Array<{ seq: number, json: string }> {
     const out: Array<{ seq: number, json: string }> = []
-    const ring = this.ring
-    if (ring === undefined) return out
-    for (let i = 0; i < this.seqs.length; i++) {
-      const seq = this.seqs[i] as number
+    const { ring, entries } = this
+    if (ring === undefined || entries === undefined) return out
+    for (let i = 0; i < entries.length; i += 3) {
+      const seq = entries[i] as number
       if (seq <= lastSeq) continue
-      const start = this.starts[i] as number
-      out.push({ seq, json: ring.toString('utf8', start, start + (this.lengths[i] as number)) })
+      const start = entries[i + 1] as number
+      out.push({ seq, json: ring.toString('utf8', start, start + (entries[i + 2] as number)) })
     }
     return out
   }
 
+  /** Only while entries is not empty. */
   private dropOldest (): number {
-    const seq = this.seqs.shift() as number
-    this.starts.shift()
-    this.bytes -= this.lengths.shift() as number
+    const entries = this.entries as number[]
+    const seq = entries.shift() as number
+    entries.shift()
+    this.bytes -= entries.shift() as number
     return seq
   }
 
   private releaseIfEmpty (): void {
-    if (this.seqs.length > 0) return
+    if (this.size > 0) return
     this.ring = undefined
+    this.entries = undefined
     this.writeAt = 0
   }
 
@@ -101,11 +104,11 @@ export class ReplayBuffer {
   private placeFor (length: number): number {
     const ring = this.ring
     if (ring !== undefined) {
-      if (this.seqs.length === 0) {
+      if (this.size === 0) {
         this.writeAt = 0
         if (ring.length >= length) return 0
       } else {
-        const oldest = this.starts[0] as number
+        const oldest = (this.entries as number[])[1] as number
         if (this.writeAt > oldest) {
           // Not wrapped: the free space is after the newest frame, then before the oldest.
           if (ring.length - this.writeAt >= length) return this.writeAt
@@ -119,17 +122,22 @@ export class ReplayBuffer {
     return this.writeAt
   }
 
-  /** Moves the frames, oldest first, to the start of a ring with room for `length` more bytes. */
+  /**
+   * Moves the frames, oldest first, to the start of a ring with room for `length` more bytes: the same
+   * size if compacting makes room (the free space was in two pieces too short), else doubled. Half as
+   * much again as the frames take leaves slack for the pieces a ring cuts.
+   */
   private grow (length: number): void {
     let capacity = Math.max(MIN_CAPACITY, this.ring?.length ?? 0)
-    while (capacity < 2 * (this.bytes + length)) capacity *= 2
+    while (capacity < 1.5 * (this.bytes + length)) capacity *= 2
     const ring = Buffer.allocUnsafeSlow(capacity)
     let at = 0
-    for (let i = 0; i < this.starts.length; i++) {
-      const start = this.starts[i] as number
-      const frameLength = this.lengths[i] as number
+    const entries = this.entries ?? []
+    for (let i = 0; i < entries.length; i += 3) {
+      const start = entries[i + 1] as number
+      const frameLength = entries[i + 2] as number
       ;(this.ring as Buffer).copy(ring, at, start, start + frameLength)
-      this.starts[i] = at
+      entries[i + 1] = at
       at += frameLength
     }
     this.ring = ring
