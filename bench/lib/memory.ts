@@ -8,8 +8,8 @@ export interface MemorySample {
   /** Resident set size of the service process(es), bytes. */
   rss: number
   /**
-   * V8 heap in use right after a full GC plus the ArrayBuffers alive then (Switchboard's in-memory
-   * replay buffers live in ArrayBuffers), bytes; undefined when no child has an inspector.
+   * V8 heap in use right after a full GC plus the ArrayBuffers alive then (Buffers hold their bytes
+   * outside the heap), bytes; undefined when no child has an inspector.
    */
   heapUsed: number | undefined
   /** redis-server's `used_memory`, bytes, for targets that run one. */
