@@ -49,7 +49,11 @@ t.test('the payload goes on as the sender wrote it, unless a key is written twic
   const h = await signalingServer(t)
   const [a, b] = await pair(h, 'r')
   const frames: string[] = []
-  b.socket.on('message', (data) => { frames.push(data.toString()) })
+  let binary = 0
+  b.socket.on('message', (data, isBinary) => {
+    frames.push(data.toString())
+    if (isBinary) binary++
+  })
 
   // Spacing and escapes the server would not write itself (\u0041 is "A") reach the recipient as sent.
   a.sendRaw(`{"type":"offer","room":"r","to":"${b.peerId}","sdp": "v=0\\r\\n\\u0041"}`)
@@ -63,6 +67,11 @@ t.test('the payload goes on as the sender wrote it, unless a key is written twic
   a.sendRaw(`{"type":"candidate","room":"r","to":"${b.peerId}","candidate":{"sdpMid":{"x":1},"sdpMid":"0"}}`)
   t.strictSame((await b.next('candidate')).candidate, { sdpMid: '0' })
   t.equal(frames.at(-1)?.match(/sdpMid/g)?.length, 1)
+
+  // The in-memory registry keeps frames as their UTF-8 bytes: still text frames, characters intact.
+  a.send({ type: 'offer', room: 'r', to: b.peerId, sdp: 'v=0 é 😀 ✓' })
+  t.equal((await b.next((m) => m.type === 'offer' && m.sdp !== 'v=0\r\nA')).sdp, 'v=0 é 😀 ✓')
+  t.equal(binary, 0, 'every frame was a text frame')
 })
 
 t.test('a client-supplied `from` is refused as an invalid message and nothing is relayed', async (t) => {
