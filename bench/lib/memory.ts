@@ -62,6 +62,13 @@ export async function collectGarbage (inspectorPort: number): Promise<number> {
     await call('HeapProfiler.collectGarbage')
     const usage = await call('Runtime.getHeapUsage')
     const buffers = await call('Runtime.evaluate', { expression: 'process.memoryUsage().arrayBuffers', returnByValue: true })
+    // HeapProfiler.collectGarbage is V8's low-memory notification: its memory-reducing collections
+    // (which also return pages, so the RSS readings settle) set the next full GC's trigger only 10%
+    // above what is live. A server whose old generation then grows by a megabyte or two (for
+    // Switchboard, replay buffers held until the next ack) went through a full mark within seconds,
+    // inside the phase after the reading: a pause it would otherwise see every few minutes. One
+    // ordinary full GC (gc(): the child runs with --expose-gc) sets the limits as in normal operation.
+    await call('Runtime.evaluate', { expression: 'gc()' })
     return Number(usage.usedSize) + Number((buffers.result as { value?: unknown } | undefined)?.value ?? 0)
   } finally {
     socket.terminate()

@@ -109,7 +109,8 @@ export async function startService (opts: StartOptions): Promise<ServiceProcess>
   const [bin, args] = 'bin' in opts.run
     ? [opts.run.bin, opts.run.args]
     : [TSX, [
-        ...(inspectorPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectorPort}`]),
+        // --expose-gc: a memory reading ends with an ordinary gc() (see collectGarbage in memory.ts).
+        ...(inspectorPort === undefined ? [] : [`--inspect=127.0.0.1:${inspectorPort}`, '--expose-gc']),
         // BENCH_CPU_PROF_DIR=<dir>: every server writes a V8 CPU profile there when it exits (open it in Chrome DevTools).
         ...(process.env.BENCH_CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]),
         // BENCH_NODE_FLAGS='--flag ...': extra Node flags for every server (all targets alike), e.g. GC tuning experiments.
