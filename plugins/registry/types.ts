@@ -12,14 +12,8 @@ export const RegistryUnavailableError = createError<[string]>(`${ERROR_PREFIX}_R
 /** Where a peer's messages go while it has a live connection on this instance. */
 export interface Sink {
   /** Writes one serialized server message (already stamped with its seq). */
-  push (frame: Frame, seq: number): void
+  push (json: string, seq: number): void
 }
-
-/**
- * One serialized server message: JSON text, as a string or as its UTF-8 bytes. The in-memory registry
- * keeps its replay buffers as bytes (see memory-registry.ts); sockets write either as a text frame.
- */
-export type Frame = string | Buffer
 
 /**
  * What an integrator's backend set for one room through the admin API (plugins/admin). Every field is
@@ -114,7 +108,7 @@ export type RelayOutcome = 'delivered' | 'queued' | 'sender-not-in-room' | 'reci
 export type DeliveryOutcome = 'delivered' | 'queued' | 'dropped'
 
 export type ReplayOutcome =
-  | { ok: true, messages: Array<{ seq: number, json: Frame }> }
+  | { ok: true, messages: Array<{ seq: number, json: string }> }
   | { ok: false, reason: 'overflow' | 'bad-seq' | 'unknown-peer' }
 
 export interface SessionRecord {
@@ -326,4 +320,9 @@ export type RelayBody = (seq: number | undefined) => string
 /** `{"type":…}` → `{"seq":N,"type":…}`: a concatenation, so the body is never serialized again. */
 export function stampSeq (body: string, seq: number): string {
   return body.length > 2 ? '{"seq":' + seq + ',' + body.slice(1) : '{"seq":' + seq + '}'
+}
+
+/** The one byte-counting rule of replay buffers, in every backend: UTF-8 bytes (what Redis' string.len counts). */
+export function messageBytes (json: string): number {
+  return Buffer.byteLength(json, 'utf8')
 }

@@ -5,7 +5,6 @@ import { RedisRegistry, type RedisRegistryOptions } from '../../../plugins/regis
 import { RegistryUnavailableError, type RelayBody, type Sink } from '../../../plugins/registry/types.js'
 import { requireRedis, startRedis, type RedisServer } from '../../helpers/redis-server.js'
 import { until } from '../../helpers/ws-peer.js'
-import { frameText } from '../../helpers/frames.js'
 
 // What only a shared registry does: several registries (instances) on one Redis.
 const skip = requireRedis(t)
@@ -28,7 +27,7 @@ async function registry (t: Test, redis: RedisServer, prefix: string, overrides:
 function recordingSink (): Sink & { seqs: number[], data: unknown[] } {
   const seqs: number[] = []
   const data: unknown[] = []
-  return { seqs, data, push (frame, seq) { seqs.push(seq); data.push((JSON.parse(frameText(frame)) as { data: unknown }).data) } }
+  return { seqs, data, push (json, seq) { seqs.push(seq); data.push((JSON.parse(json) as { data: unknown }).data) } }
 }
 
 const body = (n: number): string => JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })

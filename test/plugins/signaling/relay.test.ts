@@ -68,7 +68,7 @@ t.test('the payload goes on as the sender wrote it, unless a key is written twic
   t.strictSame((await b.next('candidate')).candidate, { sdpMid: '0' })
   t.equal(frames.at(-1)?.match(/sdpMid/g)?.length, 1)
 
-  // The in-memory registry keeps frames as their UTF-8 bytes: still text frames, characters intact.
+  // Text frames, every character intact.
   a.send({ type: 'offer', room: 'r', to: b.peerId, sdp: 'v=0 é 😀 ✓' })
   t.equal((await b.next((m) => m.type === 'offer' && m.sdp !== 'v=0\r\nA')).sdp, 'v=0 é 😀 ✓')
   t.equal(binary, 0, 'every frame was a text frame')
