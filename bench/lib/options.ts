@@ -14,8 +14,8 @@ export const USAGE = `usage: npm run bench:signaling -- [options]
   --duration <s>         closed-loop (throughput) phase length, seconds (default 3)
   --max-messages <n>     also end the closed-loop phase after this many messages
   --paced-rate <msg/s>   paced (latency) phase rate, all active pairs together; 0 skips it (default 2000)
-  --paced-duration <s>   paced phase length, seconds (default 10: 20,000 samples at 2,000 msg/s,
-                         enough for a steady p99)
+  --paced-duration <s>   paced phase length, seconds (default 10: 20,000 latencies at 2,000 msg/s;
+                         with fewer, the p99 is decided by a handful of stalls)
   --candidates <n>       ICE candidates each way per negotiation (default 8)
   --sdp-bytes <n>        approximate SDP size of offers and answers (default 3000)
   --ack-every <n>        Switchboard peers ack after n received messages; 0: not by count (default 64)
