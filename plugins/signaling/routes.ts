@@ -71,7 +71,10 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
       maxPayload: config.WS_MAX_MESSAGE_BYTES * 2,
       // Browsers that offered subprotocols fail unless one is selected; a `bearer.<jwt>` entry only carries the token.
       handleProtocols: (protocols) => protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false,
-      perMessageDeflate: false
+      perMessageDeflate: false,
+      // The hub keeps the live connections (and closes them on shutdown, see preClose below); ws's own
+      // client Set, and the close listener it puts on every socket for it, would only cost memory.
+      clientTracking: false
     },
     errorHandler (err, socket, request) {
       request.log.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'websocket error')
@@ -125,8 +128,10 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
       // @fastify/websocket's error listener closes over the request and reply (and through them the
       // upgrade's IncomingMessage, headers and all) for the socket's whole life: kilobytes per idle
       // connection. Swap it for one that holds nothing.
-      socket.removeAllListeners('error')
+      // (Added before the old one goes, so the `error` key of the listener map is replaced, not deleted.)
+      const previous = socket.listeners('error')
       socket.on('error', onSocketError)
+      for (const listener of previous) socket.removeListener('error', listener as (err: Error) => void)
       // Likewise the TCP socket still points at the upgrade's ServerResponse (and through its listeners
       // at the request, the reply and the request logger): nothing will be written to it, let it go.
       const tcp = request.raw.socket as Socket & { _httpMessage?: ServerResponse | null }
