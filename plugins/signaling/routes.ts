@@ -128,10 +128,8 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
       // @fastify/websocket's error listener closes over the request and reply (and through them the
       // upgrade's IncomingMessage, headers and all) for the socket's whole life: kilobytes per idle
       // connection. Swap it for one that holds nothing.
-      // (Added before the old one goes, so the `error` key of the listener map is replaced, not deleted.)
-      const previous = socket.listeners('error')
+      socket.removeAllListeners('error')
       socket.on('error', onSocketError)
-      for (const listener of previous) socket.removeListener('error', listener as (err: Error) => void)
       // Likewise the TCP socket still points at the upgrade's ServerResponse (and through its listeners
       // at the request, the reply and the request logger): nothing will be written to it, let it go.
       const tcp = request.raw.socket as Socket & { _httpMessage?: ServerResponse | null }
