@@ -1,9 +1,9 @@
 import type { PeerInfo } from '../signaling/messages.js'
 import { DEFAULT_REVOCATION_RETENTION_SECONDS, Revocations } from './revocations.js'
 import { endedRoom } from './membership.js'
-import { ReplayBuffer, frameBytes, type ReplayLimits } from './replay-buffer.js'
+import { ReplayBuffer, type ReplayLimits } from './replay-buffer.js'
 import {
-  NO_MEMBERSHIP_LISTENER, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
+  NO_MEMBERSHIP_LISTENER, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
   type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayBody, type RelayOutcome, type ReplayOutcome,
   type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
@@ -214,12 +214,11 @@ export class MemoryRegistry implements RoomRegistry {
 
   /** Buffers and hands to the sink a message stamped with `seq`: the one delivery step of relay and deliver. */
   private push (peer: PeerState, seq: number, json: string): 'delivered' | 'queued' {
-    const frame = frameBytes(json)
     // Bounded in count and bytes: the oldest go first, and resume from before them becomes impossible.
-    const evicted = peer.buffer.push(seq, frame, this.replayLimits)
+    const evicted = peer.buffer.push(seq, json, messageBytes(json), this.replayLimits)
     if (evicted > 0) peer.evictedThrough = evicted
     if (!peer.sink) return 'queued'
-    peer.sink.push(frame, seq)
+    peer.sink.push(json, seq)
     return 'delivered'
   }
 

@@ -2,12 +2,12 @@
  * One peer's replay buffer for the in-memory registry: the messages written to it since its last `ack`,
  * oldest first, bounded in count and in UTF-8 bytes, so a peer that reconnects gets back what it missed.
  *
- * The frames are kept as their UTF-8 bytes, each in a buffer of its own, off the JS heap. Kept as
- * strings, they lived about as long as the client's ack interval (1 s by default): every young-generation
- * collection copied them (twice, until they were promoted), V8 grew the young generation because so much
- * survived, and the pauses grew with it, to 5-12 ms at 2,000 messages a second (docs/bench.md, paced
- * latency). A buffer of its own, not a slice of Node's pool: a live slice would pin its whole 8 KB slab.
- * ws sends the bytes as they are (the string would have been encoded on the write anyway).
+ * The frames stay JS strings. Kept off the heap instead, they no longer survive young-generation
+ * collections as 3 KB strings, but neither way paid (docs/bench.md, results): one byte ring per peer
+ * cost 9% more CPU per message and three times the memory per active peer; each frame as a Buffer
+ * from Node's pool (survivors per scavenge 60 KB instead of 250-340 KB) cost about 17% of the closed
+ * loop's messages per CPU-second at N = 10,000 and held 2-3x the memory (a live frame pins its 8 KB
+ * pool slab). Neither moved the paced p99.
  */
 
 export interface ReplayLimits {
@@ -17,14 +17,7 @@ export interface ReplayLimits {
   bytes: number
 }
 
-/** `json`'s UTF-8 bytes in a buffer of its own (see above); its length is the replay buffer's byte count. */
-export function frameBytes (json: string): Buffer {
-  const frame = Buffer.allocUnsafeSlow(Buffer.byteLength(json, 'utf8'))
-  frame.write(json, 0, 'utf8')
-  return frame
-}
-
-interface Entry { seq: number, frame: Buffer }
+interface Entry { seq: number, json: string, bytes: number }
 
 export class ReplayBuffer {
   private entries: Entry[] = []
@@ -37,16 +30,15 @@ export class ReplayBuffer {
   }
 
   /**
-   * Buffers `frame` as message `seq`, first dropping the oldest messages the limits leave no room for.
-   * Returns the highest seq dropped (`seq` itself if the message alone is over a limit and is not kept),
-   * or 0 if none was.
+   * Buffers `json` (`length` UTF-8 bytes) as message `seq`, first dropping the oldest messages the
+   * limits leave no room for. Returns the highest seq dropped (`seq` itself if the message alone is
+   * over a limit and is not kept), or 0 if none was.
    */
-  push (seq: number, frame: Buffer, limits: ReplayLimits): number {
-    const length = frame.length
+  push (seq: number, json: string, length: number, limits: ReplayLimits): number {
     let dropped = 0
     while (this.entries.length > 0 && (this.entries.length + 1 > limits.messages || this.bytes + length > limits.bytes)) dropped = this.dropOldest()
     if (length > limits.bytes || limits.messages < 1) return seq
-    this.entries.push({ seq, frame })
+    this.entries.push({ seq, json, bytes: length })
     this.bytes += length
     return dropped
   }
@@ -62,16 +54,16 @@ export class ReplayBuffer {
   }
 
   /** The buffered messages after `lastSeq`, oldest first. */
-  since (lastSeq: number): Array<{ seq: number, json: Buffer }> {
-    const out: Array<{ seq: number, json: Buffer }> = []
-    for (const { seq, frame } of this.entries) if (seq > lastSeq) out.push({ seq, json: frame })
+  since (lastSeq: number): Array<{ seq: number, json: string }> {
+    const out: Array<{ seq: number, json: string }> = []
+    for (const { seq, json } of this.entries) if (seq > lastSeq) out.push({ seq, json })
     return out
   }
 
   /** Only while entries is not empty. */
   private dropOldest (): number {
     const oldest = this.entries.shift() as Entry
-    this.bytes -= oldest.frame.length
+    this.bytes -= oldest.bytes
     return oldest.seq
   }
 }

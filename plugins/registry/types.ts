@@ -11,15 +11,9 @@ export const RegistryUnavailableError = createError<[string]>(`${ERROR_PREFIX}_R
 
 /** Where a peer's messages go while it has a live connection on this instance. */
 export interface Sink {
-  /** Writes one serialized server message (already stamped with its seq): text, or its UTF-8 bytes. */
-  push (json: Frame, seq: number): void
+  /** Writes one serialized server message (already stamped with its seq). */
+  push (json: string, seq: number): void
 }
-
-/**
- * One serialized server message: a string, or its UTF-8 bytes. The in-memory registry keeps the frames
- * it buffers as bytes off the JS heap (replay-buffer.ts), the Redis one hands on the strings it reads.
- */
-export type Frame = string | Buffer
 
 /**
  * What an integrator's backend set for one room through the admin API (plugins/admin). Every field is
@@ -114,7 +108,7 @@ export type RelayOutcome = 'delivered' | 'queued' | 'sender-not-in-room' | 'reci
 export type DeliveryOutcome = 'delivered' | 'queued' | 'dropped'
 
 export type ReplayOutcome =
-  | { ok: true, messages: Array<{ seq: number, json: Frame }> }
+  | { ok: true, messages: Array<{ seq: number, json: string }> }
   | { ok: false, reason: 'overflow' | 'bad-seq' | 'unknown-peer' }
 
 export interface SessionRecord {
