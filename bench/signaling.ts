@@ -113,6 +113,9 @@ async function main (): Promise<void> {
     process.stdout.write(`frames: offer/answer ${num(frames.offer)} B, candidate ${num(frames.candidate)} B; round = 1 offer + 1 answer + ` +
       `${opts.candidates} candidates each way; Switchboard acks after ${opts.ackEvery} messages or ${opts.ackAfterMs} ms\n`)
   }
+  // An experiment's settings belong next to its figures: they are not the defaults the README's tables use.
+  if (Object.keys(opts.switchboardEnv).length > 0) process.stdout.write(`Switchboard servers ran with BENCH_SWITCHBOARD_ENV=${JSON.stringify(opts.switchboardEnv)}\n`)
+  if ((process.env.BENCH_NODE_FLAGS ?? '').trim() !== '') process.stdout.write(`every server ran with BENCH_NODE_FLAGS=${process.env.BENCH_NODE_FLAGS ?? ''}\n`)
   for (const line of notes(opts, rounds)) process.stdout.write(`${line}\n`)
 
   if (opts.json) {

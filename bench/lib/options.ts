@@ -65,9 +65,30 @@ export interface Options {
   out: string | undefined
   timeoutMs: number
   waitQuietMs: number
+  /** BENCH_SWITCHBOARD_ENV: set last in every Switchboard server's environment. */
+  switchboardEnv: Record<string, string>
 }
 
-export function parseOptions (argv: string[]): Options | 'help' {
+/**
+ * BENCH_SWITCHBOARD_ENV='{"NAME":"value",...}': environment variables for every Switchboard server (one
+ * instance and both Redis instances), set last, for experiments such as a longer heartbeat interval.
+ */
+function switchboardExperimentEnv (raw: string | undefined): Record<string, string> {
+  const usage = 'BENCH_SWITCHBOARD_ENV must be a JSON object of strings, e.g. {"WS_HEARTBEAT_INTERVAL_MS":"300000"}'
+  if (raw === undefined || raw.trim() === '') return {}
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(raw)
+  } catch {
+    throw new UsageError(usage)
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
+    throw new UsageError(usage)
+  }
+  return parsed as Record<string, string>
+}
+
+export function parseOptions (argv: string[], env: NodeJS.ProcessEnv = process.env): Options | 'help' {
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -136,6 +157,7 @@ export function parseOptions (argv: string[]): Options | 'help' {
     warmUpRooms: quick ? 2 : 5,
     idleCpuMs: quick ? 300 : 1000,
     memory: quick ? { settleMs: 0, samples: 1 } : { settleMs: 300, samples: 3 },
+    switchboardEnv: switchboardExperimentEnv(env.BENCH_SWITCHBOARD_ENV),
     gc: !values['no-gc'],
     json: !values['no-json'],
     out: values.out,

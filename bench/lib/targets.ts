@@ -77,7 +77,8 @@ export function buildTargets (opts: Options): Target[] {
         MAX_CONNECTIONS_PER_USER: '10',
         WS_SEND_BUFFER_LIMIT_BYTES: String(16 * 1024 * 1024),
         SHUTDOWN_DRAIN_SECONDS: '0',
-        ...extraEnv
+        ...extraEnv,
+        ...opts.switchboardEnv
       }
     })
   }
