@@ -3,7 +3,7 @@ import { DEFAULT_REVOCATION_RETENTION_SECONDS, Revocations } from './revocations
 import { endedRoom } from './membership.js'
 import { ReplayBuffer, type ReplayLimits } from './replay-buffer.js'
 import {
-  NO_MEMBERSHIP_LISTENER, messageBytes, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
+  NO_MEMBERSHIP_LISTENER, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
   type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayBody, type RelayOutcome, type ReplayOutcome,
   type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
@@ -202,23 +202,27 @@ export class MemoryRegistry implements RoomRegistry {
     const peer = to === from || !members.has(to) ? undefined : this.peers.get(to)
     if (peer === undefined) return 'recipient-not-in-room'
     const seq = ++peer.seq
-    return this.push(peer, seq, body(seq))
+    return this.push(peer, seq, body.head(seq), body.payload, body.tail)
   }
 
   async deliver (peerId: string, body: string, room?: string): Promise<DeliveryOutcome> {
     const peer = this.peers.get(peerId)
     if (peer === undefined || (room !== undefined && this.rooms.get(room)?.has(peerId) !== true)) return 'dropped'
     const seq = ++peer.seq
-    return this.push(peer, seq, stampSeq(body, seq))
+    return this.push(peer, seq, stampSeq(body, seq), '', '')
   }
 
-  /** Buffers and hands to the sink a message stamped with `seq`: the one delivery step of relay and deliver. */
-  private push (peer: PeerState, seq: number, json: string): 'delivered' | 'queued' {
+  /**
+   * Buffers and hands to the sink a message stamped with `seq`, given as the pieces `head` + `payload` +
+   * `tail` (RelayBody): the one delivery step of relay and deliver.
+   */
+  private push (peer: PeerState, seq: number, head: string, payload: string, tail: string): 'delivered' | 'queued' {
     // Bounded in count and bytes: the oldest go first, and resume from before them becomes impossible.
-    const evicted = peer.buffer.push(seq, json, messageBytes(json), this.replayLimits)
+    const evicted = peer.buffer.push(seq, head, payload, tail, this.replayLimits)
     if (evicted > 0) peer.evictedThrough = evicted
     if (!peer.sink) return 'queued'
-    peer.sink.push(json, seq)
+    // The buffered bytes go out as they are; a message over the limits alone (not kept) as its text.
+    peer.sink.push(evicted === seq ? head + payload + tail : peer.buffer.newest(), seq)
     return 'delivered'
   }
 

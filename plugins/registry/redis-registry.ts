@@ -17,7 +17,7 @@ import { DEFAULT_REVOCATION_RETENTION_SECONDS, Revocations } from './revocations
 import { batchWritesOf, holdWrites } from '../signaling/write-batch.js'
 import { endedRoom } from './membership.js'
 import {
-  NO_MEMBERSHIP_LISTENER, RegistryUnavailableError, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
+  NO_MEMBERSHIP_LISTENER, RegistryUnavailableError, relayText, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
   type LeaveReason, type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayBody, type RelayOutcome,
   type ReplayOutcome, type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
@@ -584,7 +584,7 @@ export class RedisRegistry implements RoomRegistry {
     if (this.owned.get(from)?.rooms.has(room) !== true) return 'sender-not-in-room'
     if (to === from) return 'recipient-not-in-room'
     // The seq is the relay script's to give: it gets the message without one and stamps it.
-    return this.send(to, room, body(undefined)).then(relayOutcome)
+    return this.send(to, room, relayText(body)).then(relayOutcome)
   }
 
   deliver (peerId: string, body: string, room?: string): Promise<DeliveryOutcome> {

@@ -11,9 +11,15 @@ export const RegistryUnavailableError = createError<[string]>(`${ERROR_PREFIX}_R
 
 /** Where a peer's messages go while it has a live connection on this instance. */
 export interface Sink {
-  /** Writes one serialized server message (already stamped with its seq). */
-  push (json: string, seq: number): void
+  /** Writes one serialized server message (already stamped with its seq): text, or its UTF-8 bytes. */
+  push (json: Frame, seq: number): void
 }
+
+/**
+ * One serialized server message: a string, or its UTF-8 bytes. The in-memory registry keeps the frames
+ * it buffers as bytes off the JS heap (replay-buffer.ts), the Redis one hands on the strings it reads.
+ */
+export type Frame = string | Buffer
 
 /**
  * What an integrator's backend set for one room through the admin API (plugins/admin). Every field is
@@ -108,7 +114,7 @@ export type RelayOutcome = 'delivered' | 'queued' | 'sender-not-in-room' | 'reci
 export type DeliveryOutcome = 'delivered' | 'queued' | 'dropped'
 
 export type ReplayOutcome =
-  | { ok: true, messages: Array<{ seq: number, json: string }> }
+  | { ok: true, messages: Array<{ seq: number, json: Frame }> }
   | { ok: false, reason: 'overflow' | 'bad-seq' | 'unknown-peer' }
 
 export interface SessionRecord {
@@ -309,20 +315,26 @@ export interface RoomRegistry extends RoomAdministration {
 }
 
 /**
- * A relayed message's serializer: `body(seq)` is the message stamped with `seq`, `body(undefined)` the
- * message without it (for a store that stamps it itself, like the Redis relay script). A backend that
- * knows the seq before serializing (in memory) gets the stamped message in one JSON.stringify: no
- * second copy of a 3 KB SDP to prepend `seq` (stampSeq), which at 2,000 offers a second was the
- * largest allocation of the relay path.
+ * A relayed message, serialized once, in three pieces: `head(seq)` + `payload` + `tail` is the message
+ * stamped with `seq`, `head(undefined)` + … the message without it (for a store that stamps it itself,
+ * like the Redis relay script). The payload is the SDP, candidate or data as the sender wrote it (a
+ * slice of its frame, see plugins/signaling/relay-frame.ts); `head` and `tail` are short. A backend that
+ * knows the seq before serializing (in memory) writes the pieces as they are: no second copy of a 3 KB
+ * SDP to prepend `seq` (stampSeq), nor a joined copy of the three (the largest allocations of the relay
+ * path at 2,000 offers a second).
  */
-export type RelayBody = (seq: number | undefined) => string
+export interface RelayBody {
+  head (seq: number | undefined): string
+  readonly payload: string
+  readonly tail: string
+}
+
+/** The whole message of `body` as one string, stamped with `seq` if given. */
+export function relayText (body: RelayBody, seq?: number): string {
+  return body.head(seq) + body.payload + body.tail
+}
 
 /** `{"type":…}` → `{"seq":N,"type":…}`: a concatenation, so the body is never serialized again. */
 export function stampSeq (body: string, seq: number): string {
   return body.length > 2 ? '{"seq":' + seq + ',' + body.slice(1) : '{"seq":' + seq + '}'
-}
-
-/** The one byte-counting rule of replay buffers, in every backend: UTF-8 bytes (what Redis' string.len counts). */
-export function messageBytes (json: string): number {
-  return Buffer.byteLength(json, 'utf8')
 }

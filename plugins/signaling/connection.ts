@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
 import type { Identity, RoomGrant } from '../auth/types.js'
 import { grantFor } from '../auth/claims.js'
-import { RegistryUnavailableError, type RelayBody, type RelayOutcome, type Sink } from '../registry/types.js'
+import { RegistryUnavailableError, type Frame, type RelayBody, type RelayOutcome, type Sink } from '../registry/types.js'
 import { CloseCode, MAX_META_BYTES, type ClientMessage, type ClientMessageOf, type OutgoingMessage } from './messages.js'
 import { SignalCode, SignalError } from './errors.js'
 import { parseClientMessage } from './parse.js'
@@ -82,6 +82,9 @@ function onSocketClose (this: WebSocket, code: number): void {
   else owner.earlyClose = code
 }
 
+/** Frames go out as text, also those handed over as their UTF-8 bytes (ws would send a Buffer as binary). */
+const TEXT_FRAME = { binary: false }
+
 /** A message waiting for the ones before it, with its text, size (for the pending bound) and arrival time. */
 interface Queued { message: ClientMessage, text: string, bytes: number, receivedAt: number }
 
@@ -138,7 +141,7 @@ export class Connection implements Sink, Scheduled {
   closeWatched = false
   earlyClose: number | undefined = undefined
   /** While a resume replays its backlog, live deliveries wait here so order is kept. */
-  private held: Array<{ json: string, seq: number }> | undefined = []
+  private held: Array<{ json: Frame, seq: number }> | undefined = []
 
   constructor (
     readonly peerId: string,
@@ -163,7 +166,7 @@ export class Connection implements Sink, Scheduled {
   }
 
   /** Sink: what the registry delivers to this peer. While a resume replays its backlog, it waits. */
-  push (json: string, seq: number): void {
+  push (json: Frame, seq: number): void {
     if (this.held !== undefined) this.held.push({ json, seq })
     else this.write(json, seq)
   }
@@ -190,7 +193,7 @@ export class Connection implements Sink, Scheduled {
   get tokenExpiresAtMs (): number { return this.identity.exp * 1000 }
 
   /** Writes the replayed backlog, then whatever arrived meanwhile, then goes live. */
-  startLive (replayed: Array<{ json: string, seq: number }>): void {
+  startLive (replayed: Array<{ json: Frame, seq: number }>): void {
     for (const m of replayed) this.write(m.json, m.seq)
     const held = this.held ?? []
     this.held = undefined
@@ -202,11 +205,11 @@ export class Connection implements Sink, Scheduled {
     this.write(JSON.stringify({ ...message, seq: this.seq }), this.seq)
   }
 
-  private write (json: string, seq: number): void {
+  private write (json: Frame, seq: number): void {
     if (this.closed || this.socket.readyState !== this.socket.OPEN) return
     if (seq > this.seq) this.seq = seq
     holdWrites(this.tcp)
-    this.socket.send(json)
+    this.socket.send(json, TEXT_FRAME)
     // A consumer that does not read must not grow our memory: cut it off; its messages stay in the
     // replay buffer, so a resume (once it reads again) loses nothing.
     if (this.socket.bufferedAmount > this.host.settings.sendBufferLimitBytes) {

@@ -6,7 +6,7 @@ import type { WebSocket } from 'ws'
 import type { Config } from '../../src/config.js'
 import type { Auth, Identity, RoomGrant } from '../auth/types.js'
 import { grantFor } from '../auth/claims.js'
-import type { DeliveryOutcome, RoomRegistry } from '../registry/types.js'
+import type { DeliveryOutcome, Frame, RoomRegistry } from '../registry/types.js'
 import { Connection, PENDING_MIN_BYTES, watchSocket, type ConnectionHost, type ConnectionSettings } from './connection.js'
 import { DeadlineQueue } from './deadlines.js'
 import { SignalCode, SignalError } from './errors.js'
@@ -34,7 +34,7 @@ export function hashResumeToken (token: string): string {
   return hash('sha256', token, 'base64url')
 }
 
-type Resumable = { ok: true, peerId: string, replayed: Array<{ seq: number, json: string }>, rooms: string[] } | { ok: false, error: SignalError }
+type Resumable = { ok: true, peerId: string, replayed: Array<{ seq: number, json: Frame }>, rooms: string[] } | { ok: false, error: SignalError }
 
 /**
  * Everything signaling keeps per instance: the live connections, the grace timers of dropped peers,
@@ -132,7 +132,7 @@ export class SignalingHub {
     const resumeToken = randomId(32)
     let conn: Connection | undefined
     let resumeError: SignalError | undefined
-    let replayed: Array<{ seq: number, json: string }> = []
+    let replayed: Array<{ seq: number, json: Frame }> = []
     let rooms: string[] = []
     if (resume) {
       const found = await this.findResumable(identity, resume)

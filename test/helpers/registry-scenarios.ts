@@ -14,7 +14,7 @@ const JOIN_LIMITS = { capacity: 2, maxRoomsPerPeer: 2 }
 /** A sink that records what it is pushed. */
 function recordingSink (): Sink & { pushed: Array<{ json: string, seq: number }> } {
   const pushed: Array<{ json: string, seq: number }> = []
-  return { pushed, push (json, seq) { pushed.push({ json, seq }) } }
+  return { pushed, push (json, seq) { pushed.push({ json: String(json), seq }) } }
 }
 
 /** A shared registry pushes to sinks asynchronously (through pub/sub): wait for it, briefly. */
@@ -36,10 +36,12 @@ function plain (outcome: JoinOutcome): unknown {
 }
 /** A server message as deliver() takes it (the registry stamps it). */
 const serverBody = (n: number | string): string => JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })
-/** The same message as relay() takes it. */
-const body = (n: number | string): RelayBody => (seq) => seq === undefined
-  ? JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })
-  : JSON.stringify({ seq, type: 'message', room: 'r', from: 'x', data: n })
+/** The same message as relay() takes it, in pieces as relay-frame.ts makes them. */
+const body = (n: number | string): RelayBody => ({
+  head: (seq) => (seq === undefined ? '{' : `{"seq":${seq},`) + '"type":"message","room":"r","from":"x","data":',
+  payload: JSON.stringify(n),
+  tail: '}'
+})
 
 /**
  * The behaviour every RoomRegistry must have, run against any backend: the memory registry's test
@@ -321,7 +323,7 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     t.equal(await registry.deliver('a', serverBody('peer-left'), 'r'), 'dropped', 'nor one that left the room meanwhile')
     t.equal(await registry.deliver('a', serverBody('left')), 'queued', 'without a room: delivered as before')
     const forA = await registry.replay('a', 0)
-    t.same(forA.ok ? forA.messages.map((m) => (JSON.parse(m.json) as { data: string }).data) : forA, ['peer-joined', 'left'], 'only the deliveries made are in the buffer')
+    t.same(forA.ok ? forA.messages.map((m) => (JSON.parse(String(m.json)) as { data: string }).data) : forA, ['peer-joined', 'left'], 'only the deliveries made are in the buffer')
     const forB = await registry.replay('b', 0)
     t.same(forB.ok ? forB.messages : forB, [], 'nothing for b')
   })
@@ -384,8 +386,8 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     t.ok(all.ok)
     if (!all.ok) return
     t.same(all.messages.map((m) => m.seq), [1, 2, 3, 4, 5])
-    t.same(all.messages.map((m) => (JSON.parse(m.json) as { data: number }).data), [1, 2, 3, 4, 5])
-    t.ok(all.messages.every((m) => (JSON.parse(m.json) as { seq: number }).seq === m.seq), 'the JSON carries the same seq')
+    t.same(all.messages.map((m) => (JSON.parse(String(m.json)) as { data: number }).data), [1, 2, 3, 4, 5])
+    t.ok(all.messages.every((m) => (JSON.parse(String(m.json)) as { seq: number }).seq === m.seq), 'the JSON carries the same seq')
     t.same(await registry.replay('a', 3).then((r) => r.ok ? r.messages.map((m) => m.seq) : r), [4, 5])
     t.same(await registry.replay('a', 5).then((r) => r.ok ? r.messages : r), [], 'nothing missed')
     t.same(await registry.replay('a', 6), { ok: false, reason: 'bad-seq' })
@@ -422,7 +424,7 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     await registry.deliver('a', serverBody(`2${accented}`))
     t.same(await registry.replay('a', 0), { ok: false, reason: 'overflow' }, 'the first was evicted: counted in bytes')
     const kept = await registry.replay('a', 1)
-    t.same(kept.ok ? kept.messages.map((m) => (JSON.parse(m.json) as { data: string }).data) : kept, [`2${accented}`], 'the text survives intact')
+    t.same(kept.ok ? kept.messages.map((m) => (JSON.parse(String(m.json)) as { data: string }).data) : kept, [`2${accented}`], 'the text survives intact')
   })
 
   t.test('ack frees the buffer up to seq; a replay from before the ack is overflow, never a silent gap', async (t) => {

@@ -27,11 +27,11 @@ async function registry (t: Test, redis: RedisServer, prefix: string, overrides:
 function recordingSink (): Sink & { seqs: number[], data: unknown[] } {
   const seqs: number[] = []
   const data: unknown[] = []
-  return { seqs, data, push (json, seq) { seqs.push(seq); data.push((JSON.parse(json) as { data: unknown }).data) } }
+  return { seqs, data, push (json, seq) { seqs.push(seq); data.push((JSON.parse(String(json)) as { data: unknown }).data) } }
 }
 
 const body = (n: number): string => JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })
-const relayBody = (n: number): RelayBody => (seq) => seq === undefined ? body(n) : JSON.stringify({ seq, ...JSON.parse(body(n)) as object })
+const relayBody = (n: number): RelayBody => ({ head: (seq) => seq === undefined ? body(n) : JSON.stringify({ seq, ...JSON.parse(body(n)) as object }), payload: '', tail: '' })
 
 /** Stamps and buffers a message for `peerId` as its owner would, without publishing it (a publication lost, or still on its way). */
 async function stampOnly (r: RedisRegistry, peerId: string, owner: string, n: number, maxMessages = 100): Promise<number> {

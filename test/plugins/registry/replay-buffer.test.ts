@@ -1,6 +1,11 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { ReplayBuffer, type ReplayLimits } from '../../../plugins/registry/replay-buffer.js'
+import { CHUNK_BYTES, ReplayBuffer, type ReplayLimits } from '../../../plugins/registry/replay-buffer.js'
+
+/** The buffered frames (UTF-8 bytes) as text. */
+function texts (frames: Array<{ seq: number, json: Buffer }>): Array<{ seq: number, json: string }> {
+  return frames.map(({ seq, json }) => ({ seq, json: json.toString('utf8') }))
+}
 
 /** The buffer's rules written the plain way: an array of messages, the oldest dropped first. */
 class Model {
@@ -23,25 +28,59 @@ class Model {
 t.test('keeps the messages since an ack, oldest first, as they were, non-ASCII included', async (t) => {
   const buffer = new ReplayBuffer()
   const limits = { messages: 10, bytes: 1000 }
-  const texts = ['{"a":"é"}', '{"b":"😀 ✓"}', '{"c":"plain"}']
-  texts.forEach((json, i) => t.equal(buffer.push(i + 1, json, Buffer.byteLength(json), limits), 0))
-  t.strictSame(buffer.since(0), texts.map((json, i) => ({ seq: i + 1, json })))
-  t.strictSame(buffer.since(2), [{ seq: 3, json: texts[2] }])
-  t.equal(buffer.bytes, texts.reduce((n, s) => n + Buffer.byteLength(s), 0), 'counted in UTF-8 bytes')
+  const sent = ['{"a":"é"}', '{"b":"😀 ✓"}', '{"c":"plain"}']
+  sent.forEach((json, i) => {
+    t.equal(buffer.push(i + 1, json, '', '', limits), 0)
+    t.equal(buffer.newest().toString('utf8'), json, 'newest() is the message just buffered')
+  })
+  t.strictSame(texts(buffer.since(0)), sent.map((json, i) => ({ seq: i + 1, json })))
+  t.strictSame(texts(buffer.since(2)), [{ seq: 3, json: sent[2] }])
+  t.equal(buffer.bytes, sent.reduce((n, s) => n + Buffer.byteLength(s), 0), 'counted in UTF-8 bytes')
   t.equal(buffer.ackThrough(2), 2)
   t.equal(buffer.size, 1)
   t.equal(buffer.ackThrough(3), 3)
   t.equal(buffer.size, 0)
   t.equal(buffer.bytes, 0)
+  t.equal(buffer.chunkBytes, 0, 'an emptied buffer holds no chunk')
   t.strictSame(buffer.since(0), [])
+})
+
+t.test('a frame handed out stays as it was: chunks are never written over, also after acks and evictions', async (t) => {
+  const buffer = new ReplayBuffer()
+  const limits = { messages: 3, bytes: 100_000 }
+  const handedOut: Array<{ view: Buffer, json: string }> = []
+  for (let seq = 1; seq <= 200; seq++) {
+    const json = `{"seq":${seq},"data":"${String(seq % 10).repeat(seq % 7 === 0 ? 5000 : 300)}"}`
+    buffer.push(seq, json, '', '', limits)
+    handedOut.push({ view: buffer.newest(), json })
+    if (seq % 5 === 0) buffer.ackThrough(seq - 1)
+  }
+  t.ok(handedOut.every(({ view, json }) => view.toString('utf8') === json), 'every view still reads its own message')
+})
+
+t.test('memory held: at most twice the frames plus two chunks, and a frame larger than a chunk gets one of its size', async (t) => {
+  const buffer = new ReplayBuffer()
+  const limits = { messages: 1000, bytes: 1_000_000 }
+  const candidate = `{"c":"${'x'.repeat(240)}"}`
+  for (let seq = 1; seq <= 300; seq++) {
+    buffer.push(seq, candidate.slice(0, 6), candidate.slice(6, -1), '}', limits)
+    if (seq % 40 === 0) buffer.ackThrough(seq - 20)
+    t.ok(buffer.chunkBytes <= 2 * buffer.bytes + 2 * CHUNK_BYTES, `at seq ${seq}: ${buffer.chunkBytes} bytes of chunks for ${buffer.bytes} of frames`)
+  }
+  const big = `{"d":"${'y'.repeat(3 * CHUNK_BYTES)}"}`
+  buffer.push(301, big, '', '', limits)
+  t.equal(buffer.newest().toString('utf8'), big)
+  t.ok(buffer.chunkBytes <= 2 * buffer.bytes + 2 * CHUNK_BYTES)
+  t.equal(buffer.ackThrough(301), 301)
+  t.equal(buffer.chunkBytes, 0)
 })
 
 t.test('the byte limit counts UTF-8 bytes: four 3-byte characters fill a 12-byte buffer', async (t) => {
   const buffer = new ReplayBuffer()
   const limits = { messages: 100, bytes: 12 }
-  t.equal(buffer.push(1, '✓✓✓✓', 12, limits), 0)
-  t.equal(buffer.push(2, 'a', 1, limits), 1, 'one byte more drops the first')
-  t.equal(buffer.push(3, '✓✓✓✓✓', 15, limits), 3, 'a message over the limit alone is not kept, and all before it went')
+  t.equal(buffer.push(1, '✓', '✓✓', '✓', limits), 0)
+  t.equal(buffer.push(2, 'a', '', '', limits), 1, 'one byte more drops the first')
+  t.equal(buffer.push(3, '✓✓', '✓✓', '✓', limits), 3, 'a message over the limit alone is not kept, and all before it went')
   t.equal(buffer.size, 0)
 })
 
@@ -59,15 +98,18 @@ t.test('property: the same messages, drops and bytes as the plain model, whateve
     for (const o of ops) {
       if (o.kind === 'push') {
         seq++
-        if (buffer.push(seq, o.json, Buffer.byteLength(o.json), limits) !== model.push(seq, o.json, limits)) return false
+        // Split as relay-frame.ts splits a relayed message: our head, the sender's payload, the closing brace.
+        if (buffer.push(seq, o.json.slice(0, 5), o.json.slice(5, -1), o.json.slice(-1), limits) !== model.push(seq, o.json, limits)) return false
+        if (buffer.size > 0 && model.messages.at(-1)?.seq === seq && buffer.newest().toString('utf8') !== o.json) return false
       } else if (buffer.ackThrough(seq - o.behind) !== model.ackThrough(seq - o.behind)) {
         return false
       }
       if (buffer.size !== model.messages.length || buffer.bytes !== model.bytes()) return false
-      if (JSON.stringify(buffer.since(0)) !== JSON.stringify(model.messages)) return false
+      if (JSON.stringify(texts(buffer.since(0))) !== JSON.stringify(model.messages)) return false
+      if (buffer.chunkBytes > 2 * buffer.bytes + 2 * CHUNK_BYTES) return false
     }
     const lastSeq = Math.max(0, seq - 3)
-    return JSON.stringify(buffer.since(lastSeq)) === JSON.stringify(model.messages.filter((m) => m.seq > lastSeq))
+    return JSON.stringify(texts(buffer.since(lastSeq))) === JSON.stringify(model.messages.filter((m) => m.seq > lastSeq))
   }), { numRuns: 1000 })
   t.end()
 })

@@ -3,6 +3,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import { parseClientMessage } from '../../../plugins/signaling/parse.js'
 import { relayBody, type RelayedMessage } from '../../../plugins/signaling/relay-frame.js'
 import { ServerMessage } from '../../../plugins/signaling/messages.js'
+import { relayText } from '../../../plugins/registry/types.js'
 
 const FROM = 'AbCdEfGhIjKlMnOp'
 const serverMessage = TypeCompiler.Compile(ServerMessage)
@@ -12,7 +13,7 @@ function relayed (text: string): { stamped: string, bare: string } {
   const parsed = parseClientMessage(text)
   if (!parsed.ok) throw new Error(`not a valid message: ${parsed.error.message}`)
   const body = relayBody(parsed.message as RelayedMessage, text, FROM)
-  return { stamped: body(7), bare: body(undefined) as string }
+  return { stamped: relayText(body, 7), bare: relayText(body) }
 }
 
 const sdp = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n'
