@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
+import { randomInt } from 'node:crypto'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/app.js'
 import { checkConfig, type Config } from '../../src/config.js'
 import { TEST_JWT_SECRET, testConfig } from './config.js'
+import { tcpPortFree } from './processes.js'
 import { until } from './ws-peer.js'
 
 /**
@@ -63,20 +64,39 @@ export interface ChildInstance {
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
+/**
+ * A port below the ephemeral range (which starts at 32768), so that no client socket of a test running
+ * in parallel can be given it between this check and the child's listen (redis-server.ts keeps to
+ * 20000-31999 for the same reason). Another server can still take it first: see spawnInstance.
+ */
 async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
+  for (let i = 0; i < 100; i++) {
+    const port = randomInt(12000, 20000)
+    if (await tcpPortFree(port)) return port
+  }
+  throw new Error('no free TCP port found for an instance')
 }
 
 const ROOT = join(import.meta.dirname, '..', '..')
 
+/** The child could not listen: another process took the port freePort() had found free. */
+class PortTaken extends Error {}
+
 /** The real entry point in a child process (so it can be SIGKILLed), configured through its environment. */
 export async function spawnInstance (t: Teardown, env: Record<string, string>): Promise<ChildInstance> {
-  const port = await freePort()
+  // freePort() finds a port that was free a moment ago; a server of a test running in parallel may take
+  // it before the child listens (seen once with ports from listen(0): EADDRINUSE). Then the child is
+  // started again on another port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOn(t, await freePort(), env)
+    } catch (err) {
+      if (!(err instanceof PortTaken) || attempt === 3) throw err
+    }
+  }
+}
+
+async function spawnOn (t: Teardown, port: number, env: Record<string, string>): Promise<ChildInstance> {
   const base = `http://127.0.0.1:${port}`
   // node itself (not the tsx launcher, which forks a second process): SIGKILL must hit the server.
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
@@ -111,7 +131,10 @@ export async function spawnInstance (t: Teardown, env: Record<string, string>): 
   })
   // tsx compiles on start: poll readiness rather than guess a delay.
   await until(async () => {
-    if (child.exitCode !== null) throw new Error(`instance exited early (${child.exitCode}):\n${output}`)
+    if (child.exitCode !== null) {
+      const message = `instance exited early (${child.exitCode}):\n${output}`
+      throw output.includes('EADDRINUSE') ? new PortTaken(message) : new Error(message)
+    }
     try {
       return (await fetch(`${base}/health/ready`)).status === 200
     } catch {
