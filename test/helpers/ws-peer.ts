@@ -43,7 +43,13 @@ export class WsPeer {
   welcome!: Msg
 
   private constructor (readonly socket: WebSocket) {
-    socket.on('message', (data) => {
+    socket.on('message', (data, isBinary) => {
+      // The server sends JSON text frames only (a browser would get a Blob otherwise): a binary frame is
+      // an error, and nobody waiting for a message gets it.
+      if (isBinary) {
+        this.errors.push(new Error('the server sent a binary frame'))
+        return
+      }
       const msg = JSON.parse(data.toString()) as Msg
       this.received.push(msg)
       this.waiters = this.waiters.filter((w) => {
