@@ -18,3 +18,13 @@ t.test('BENCH_SWITCHBOARD_ENV: variables for every Switchboard server, or a usag
     t.match((error as Error | undefined)?.message, /^BENCH_SWITCHBOARD_ENV must be a JSON object of strings/, `${bad}: it names the variable`)
   }
 })
+
+t.test('--timeout: by default it grows with the rounds asked for; given explicitly, it wins', async (t) => {
+  const timeout = (...argv: string[]): number => (parseOptions(argv, {}) as Options).timeoutMs / 1000
+  t.equal(timeout(), 1200, '3 rounds: 1200 s')
+  t.equal(timeout('--rounds', '1'), 1200, 'never below 1200 s')
+  t.equal(timeout('--rounds', '5'), 2000, '5 rounds: 400 s each')
+  t.equal(timeout('--quick'), 120, '--quick: 120 s per round')
+  t.equal(timeout('--quick', '--rounds', '3'), 360)
+  t.equal(timeout('--rounds', '5', '--timeout', '900'), 900, 'an explicit --timeout wins')
+})
