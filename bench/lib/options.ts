@@ -33,9 +33,12 @@ export const USAGE = `usage: npm run bench:signaling -- [options]
   --no-json              do not write the JSON results
   --out <file>           write the JSON results here (default bench/results/signaling-<time>.json)
   --timeout <s>          abort the run after this long, not counting --wait-quiet (default 400 per
-                         round, at least 1200; --quick 120 per round)`
+                         round, at least 1200, at most 7200; --quick 120 per round)`
 
 export class UsageError extends Error {}
+
+/** The largest --timeout accepted, in seconds (two hours). */
+const MAX_TIMEOUT_S = 7200
 
 export interface Options {
   /** N values, ascending. */
@@ -141,8 +144,9 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv = process.e
   if (targets.length === 0) throw new UsageError('--targets needs at least one target')
   const rounds = int('rounds', pick(values.rounds, '3', '1'), 1, 20)
   // A round of all five targets at the default N takes about 290 s on the project's 2-vCPU machine:
-  // the default limit grows with the rounds asked for, so a longer run is not cut off by it.
-  const defaultTimeout = quick ? 120 * rounds : Math.max(1200, 400 * rounds)
+  // the default limit grows with the rounds asked for, so a longer run is not cut off by it (up to the
+  // largest --timeout accepted, so --rounds 20 alone is no usage error about an option not given).
+  const defaultTimeout = Math.min(MAX_TIMEOUT_S, quick ? 120 * rounds : Math.max(1200, 400 * rounds))
   return {
     peers,
     activePeers,
@@ -166,7 +170,7 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv = process.e
     gc: !values['no-gc'],
     json: !values['no-json'],
     out: values.out,
-    timeoutMs: int('timeout', values.timeout ?? String(defaultTimeout), 10, 7200) * 1000,
+    timeoutMs: int('timeout', values.timeout ?? String(defaultTimeout), 10, MAX_TIMEOUT_S) * 1000,
     waitQuietMs: int('wait-quiet', values['wait-quiet'], 0, 3600) * 1000
   }
 }

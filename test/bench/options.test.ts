@@ -27,4 +27,5 @@ t.test('--timeout: by default it grows with the rounds asked for; given explicit
   t.equal(timeout('--quick'), 120, '--quick: 120 s per round')
   t.equal(timeout('--quick', '--rounds', '3'), 360)
   t.equal(timeout('--rounds', '5', '--timeout', '900'), 900, 'an explicit --timeout wins')
+  t.equal(timeout('--rounds', '20'), 7200, '20 rounds: capped at the largest --timeout accepted, not a usage error')
 })
