@@ -55,6 +55,11 @@ export class RedisKeys {
   /** hash of peerId => when it joined (Redis time, ms): the admin API's joinedAt. */
   roomJoined (room: string): string { return `${this.prefix}room:{r:${room}}:joined` }
   /**
+   * hash of peerId => `<when it left (Redis time, ms)> <reason>`: the room's recent departures, so a
+   * member written back after Redis lost the room learns who left while it was not in it.
+   */
+  roomDeparted (room: string): string { return `${this.prefix}room:{r:${room}}:departed` }
+  /**
    * stream, the room's outbox: membership events (fields type, data: ids-only JSON) appended by the room's
    * own scripts, so their entry ids are the order of the room's changes; emptied as they reach the webhook
    * queue (redis-outbox.ts). Never deleted while in use, so its ids keep growing (they name the events).

@@ -3,7 +3,7 @@ import { DEFAULT_REVOCATION_RETENTION_SECONDS, Revocations } from './revocations
 import { endedRoom } from './membership.js'
 import { ReplayBuffer, type ReplayLimits } from './replay-buffer.js'
 import {
-  NO_MEMBERSHIP_LISTENER, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
+  NO_MEMBERSHIP_LISTENER, stampSeq, type Claim, type Departure, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
   type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayBody, type RelayOutcome, type ReplayOutcome,
   type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
@@ -122,11 +122,14 @@ export class MemoryRegistry implements RoomRegistry {
     return peer.previousTokenHash === undefined ? [peer.resumeTokenHash] : [peer.resumeTokenHash, peer.previousTokenHash]
   }
 
-  async deleteSession (peerId: string, _wherever = false, reason: LeaveReason = 'timeout'): Promise<string[]> {
+  async deleteSession (peerId: string, _wherever = false, reason: LeaveReason = 'timeout'): Promise<Departure[]> {
     const peer = this.peers.get(peerId)
     if (!peer) return []
-    const rooms = [...peer.rooms]
-    for (const room of rooms) this.removeMember(room, peerId, reason)
+    const departures: Departure[] = []
+    for (const room of peer.rooms) {
+      this.removeMember(room, peerId, reason)
+      departures.push({ room, remaining: [...(this.rooms.get(room)?.values() ?? [])] })
+    }
     this.peers.delete(peerId)
     // Both tokens the client may hold read as ended. A Set iterates in insertion order, so the first entry is the oldest.
     for (const hash of this.tokenHashes(peer)) {
@@ -138,7 +141,7 @@ export class MemoryRegistry implements RoomRegistry {
       if (oldest === undefined) break
       this.endedTokens.delete(oldest)
     }
-    return rooms
+    return departures
   }
 
   async join (room: string, member: PeerInfo, limits: JoinLimits): Promise<JoinOutcome> {

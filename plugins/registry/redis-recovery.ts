@@ -1,6 +1,7 @@
 import { ENDED_TOKEN, encodeUserId } from './keys.js'
 import { takeoverPayload } from './redis-channel.js'
 import type { OwnedPeer, RedisRegistry } from './redis-registry.js'
+import type { LeaveReason } from './types.js'
 
 /** Sessions written back to Redis (or refreshed) at a time: a bounded burst of commands. */
 const RESTORE_BATCH = 500
@@ -9,6 +10,19 @@ const TOUCH_BATCH = 200
 const TOUCH_PAUSE_MS = 10
 /** Retry of a failed re-registration while Redis is reachable again but not yet cooperating. */
 const RESYNC_RETRY_MS = 500
+/**
+ * Departures this long before the connection was lost count as missed too: their notices may have
+ * been on the way (published to a subscriber that was already gone) when Redis went away.
+ */
+const MISSED_DEPARTURE_MARGIN_MS = 1000
+
+/** A departure from a room that a member written back after an outage was not told about. */
+interface MissedDeparture {
+  peerId: string
+  room: string
+  departed: string
+  reason: LeaveReason
+}
 
 /**
  * Ownership after trouble: writing this instance's sessions back when Redis returns (it may have
@@ -20,6 +34,13 @@ export class RedisRecovery {
   private resyncRunning = false
   private resyncAgain = false
   private resyncRetry: NodeJS.Timeout | undefined
+  /** When (Redis time, ms) this instance lost Redis; undefined while it has not since the last write-back. */
+  private outageSince: number | undefined
+  /**
+   * Found by write-backs (a member is written back only once, so a retried or repeated write-back finds
+   * nothing new): kept until one succeeds, then told.
+   */
+  private missed: MissedDeparture[] = []
 
   constructor (private readonly registry: RedisRegistry) {}
 
@@ -78,6 +99,11 @@ export class RedisRecovery {
 
   // ---- outages --------------------------------------------------------------------------------
 
+  /** The connection to Redis was lost at `at` (Redis time): the start of what the next write-back may have missed. */
+  lostContact (at: number): void {
+    this.outageSince ??= at
+  }
+
   /**
    * Writes this instance's part of the shared state back to Redis: after a reconnect (Redis may have
    * restarted empty) or when our liveness key vanished (we were presumed dead). Idempotent; what
@@ -99,10 +125,17 @@ export class RedisRecovery {
         await this.restoreAll(reason)
       } while (this.resyncAgain)
       if (r.state === 'resyncing') r.state = 'ready'
-      r.log.info({ peers: r.owned.size, reason }, 'registry state re-registered in Redis')
+      this.outageSince = undefined
+      r.log.info({ peers: r.owned.size, missedDepartures: this.missed.length, reason }, 'registry state re-registered in Redis')
       this.verifyOwned()
       // Sessions whose end failed during the outage end now (their rooms get peer-left).
       for (const [peerId, local] of r.owned) if (local.ending && !local.inbox.attached) r.track(this.endOrphan(peerId), 'end after outage')
+      // Peers that left a room before our members were back in it: ours were not there to be told.
+      const missed = this.missed
+      this.missed = []
+      for (const { peerId, room, departed, reason } of missed) {
+        if (r.owned.get(peerId)?.rooms.has(room) === true) r.track(r.events.missedDeparture(peerId, room, departed, reason), 'tell a missed departure')
+      }
     } catch (err) {
       r.log.warn({ err: { message: (err as Error).message } }, 're-registration failed; retrying')
       if (r.state === 'resyncing') r.state = 'down'
@@ -161,11 +194,19 @@ export class RedisRecovery {
       r.lose(peerId, local.epoch + 1)
       return
     }
+    // Without a lost connection, the write-back is because our liveness key expired: we were out of
+    // touch for at least the instance TTL.
+    const since = (this.outageSince ?? Date.now() + r.clockOffsetMs - r.options.instanceTtlMs) - MISSED_DEPARTURE_MARGIN_MS
     await Promise.all([
       // Both tokens the client may hold resolve again (a welcome lost with the outage left it the previous one).
       ...hashes.map((hash) => r.client.set(r.keys.resumeToken(hash), peerId, 'PX', r.stateTtlMs)),
       r.addToInstanceSet(r.keys.instancePeers(r.instanceId), peerId),
-      ...[...local.rooms].map(([room, info]) => r.script('swbRoomRestore', [r.keys.room(room)], [peerId, JSON.stringify(info), r.stateTtlMs]))
+      ...[...local.rooms].map(async ([room, info]) => {
+        const missed = await r.script('swbRoomRestore', [r.keys.room(room), r.keys.roomDeparted(room)], [peerId, JSON.stringify(info), r.stateTtlMs, since])
+        for (let i = 0; i + 1 < missed.length; i += 2) {
+          this.missed.push({ peerId, room, departed: missed[i] as string, reason: missed[i + 1] as LeaveReason })
+        }
+      })
     ])
   }
 

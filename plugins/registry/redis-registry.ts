@@ -17,7 +17,7 @@ import { DEFAULT_REVOCATION_RETENTION_SECONDS, Revocations } from './revocations
 import { batchWritesOf, holdWrites } from '../signaling/write-batch.js'
 import { endedRoom } from './membership.js'
 import {
-  NO_MEMBERSHIP_LISTENER, RegistryUnavailableError, relayText, stampSeq, type Claim, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
+  NO_MEMBERSHIP_LISTENER, RegistryUnavailableError, relayText, stampSeq, type Claim, type Departure, type DeliveryOutcome, type JoinLimits, type JoinOutcome,
   type LeaveReason, type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayBody, type RelayOutcome,
   type ReplayOutcome, type RoomEndReason, type RoomPage, type RoomRegistry, type RoomSettings, type RoomState, type RoomSummary, type SessionRecord, type Sink
 } from './types.js'
@@ -98,7 +98,8 @@ export class RedisRegistry implements RoomRegistry {
     takenOver: () => {},
     orphaned: async (peerId) => { await this.deleteSession(peerId) },
     revoked: async () => {},
-    roomDeadline: async (room, startedAt) => { await this.endRoom(room, startedAt, 'max-duration') }
+    roomDeadline: async (room, startedAt) => { await this.endRoom(room, startedAt, 'max-duration') },
+    missedDeparture: async () => {}
   }
   /** user id => when its sessions were revoked (ms): loaded at start and when the subscriber reconnects, else kept current by `revoke` notices. */
   private readonly revocations: Revocations
@@ -471,7 +472,7 @@ export class RedisRegistry implements RoomRegistry {
     return infos
   }
 
-  async deleteSession (peerId: string, wherever = false, reason: LeaveReason = 'timeout'): Promise<string[]> {
+  async deleteSession (peerId: string, wherever = false, reason: LeaveReason = 'timeout'): Promise<Departure[]> {
     const local = this.owned.get(peerId)
     try {
       return await this.op(async () => {
@@ -481,16 +482,16 @@ export class RedisRegistry implements RoomRegistry {
         this.forget(peerId)
         if (!ended || ended[0] === 0) return []
         const [, owner, tokenHash, previousTokenHash, rooms] = ended
-        await Promise.all([
+        const [departures] = await Promise.all([
+          Promise.all(rooms.map(async (room): Promise<Departure> => ({ room, remaining: await this.depart(room, peerId, reason, true) ?? [] }))),
           // Both tokens the client may hold read as ended (SWB_RESUME_EXPIRED).
           ...[tokenHash, previousTokenHash].filter((hash) => hash !== '')
             .map((hash) => this.client.set(this.keys.resumeToken(hash), ENDED_TOKEN, 'PX', this.endedTtlMs)),
-          ...rooms.map(async (room) => this.depart(room, peerId, reason, false)),
           this.client.srem(this.keys.instancePeers(owner), peerId),
           // Ended from here while another instance may still hold its socket: that one must close it.
           owner !== this.instanceId && this.publish(owner, takeoverPayload(peerId, SESSION_ENDED_EPOCH))
         ])
-        return rooms
+        return departures
       })
     } catch (err) {
       // Ours and Redis is away: end it (with peer-left for its rooms) once Redis is back.
@@ -564,8 +565,8 @@ export class RedisRegistry implements RoomRegistry {
    */
   private async depart (room: string, peerId: string, reason: LeaveReason, withMembers: boolean, endReason: RoomEndReason = 'empty'): Promise<PeerInfo[] | undefined> {
     const departed = await this.recording([room], async (recordAs) =>
-      this.script('swbRoomDepart', [this.keys.room(room), this.keys.roomJoined(room), this.keys.roomEvents(room)],
-        [peerId, withMembers ? '1' : '0', recordAs(room), reason, endReason, this.roomInfoTtlMs]))
+      this.script('swbRoomDepart', [this.keys.room(room), this.keys.roomJoined(room), this.keys.roomEvents(room), this.keys.roomDeparted(room)],
+        [peerId, withMembers ? '1' : '0', recordAs(room), reason, endReason, this.roomInfoTtlMs, this.stateTtlMs]))
     if (departed === null) return undefined
     const [info, left, members] = departed
     if (this.outboxes === undefined) this.membership.left(room, JSON.parse(info) as PeerInfo, reason, left === 0 ? endReason : undefined)
@@ -902,6 +903,7 @@ export class RedisRegistry implements RoomRegistry {
   private onConnectionLost (): void {
     if (this.stateValue === 'closed' || this.stateValue === 'down') return
     this.stateValue = 'down'
+    this.recovery.lostContact(Date.now() + this.clockOffsetMs)
     this.log.warn({ redis: describeRedis(this.options.settings.mode) }, 'lost the Redis connection: registry unavailable until it is back')
   }
 

@@ -198,27 +198,48 @@ end
 return members`
   },
 
-  /** Re-adds a member after Redis lost its data (capacity was checked when it first joined): KEYS room · ARGV peerId, json, ttlMs. */
+  /**
+   * Re-adds a member after Redis lost its data (capacity was checked when it first joined): KEYS room,
+   * departed · ARGV peerId, json, ttlMs, sinceMs → {departedPeerId, reason, ...}: when the member was
+   * not in the room (it is written back, not merely refreshed), the peers that left it since `sinceMs`
+   * (Redis time) and are not in it now. Nobody could tell the member about those departures.
+   */
   swbRoomRestore: {
-    keys: 1,
-    lua: `redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+    keys: 2,
+    lua: `local added = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1`
+local missed = {}
+if added == 1 then
+  local departed = redis.call('HGETALL', KEYS[2])
+  for i = 1, #departed, 2 do
+    local peer = departed[i]
+    local at, reason = string.match(departed[i + 1], '^(%d+) (.+)$')
+    if peer ~= ARGV[1] and at and tonumber(at) >= tonumber(ARGV[4]) and redis.call('HEXISTS', KEYS[1], peer) == 0 then
+      missed[#missed + 1] = peer
+      missed[#missed + 1] = reason
+    end
+  end
+end
+return missed`
   },
 
   /**
-   * KEYS room, joined, events · ARGV peerId, withMembers ('1'/'0'), record (room name, or ''), reason,
-   * endReason, eventsTtlMs → nil when it was not a member, else {its PeerInfo JSON, how many are left, the
-   * members left (PeerInfo JSON; empty unless withMembers)}. Removal and count in one step: of all the
-   * removals of a room, exactly one sees it become empty (and records room.ended after its peer.left).
+   * KEYS room, joined, events, departed · ARGV peerId, withMembers ('1'/'0'), record (room name, or ''),
+   * reason, endReason, eventsTtlMs, departedTtlMs → nil when it was not a member, else {its PeerInfo JSON,
+   * how many are left, the members left (PeerInfo JSON; empty unless withMembers)}. Removal and count in
+   * one step: of all the removals of a room, exactly one sees it become empty (and records room.ended
+   * after its peer.left). The departure is noted (swbRoomRestore reads it) in the same step.
    */
   swbRoomDepart: {
-    keys: 3,
+    keys: 4,
     lua: `${RECORD}
 redis.call('HDEL', KEYS[2], ARGV[1])
 local info = redis.call('HGET', KEYS[1], ARGV[1])
 if not info then return false end
 redis.call('HDEL', KEYS[1], ARGV[1])
+${NOW_MS}
+redis.call('HSET', KEYS[4], ARGV[1], now .. ' ' .. ARGV[4])
+redis.call('PEXPIRE', KEYS[4], ARGV[7])
 local members = {}
 if ARGV[2] == '1' then members = redis.call('HVALS', KEYS[1]) end
 local left = redis.call('HLEN', KEYS[1])
@@ -501,7 +522,7 @@ export interface ScriptReplies {
   swbRoomJoin: [0, capacity: number] | [1, members: string[], createdAt: string, settings: string] | [2, members: string[], createdAt: string, settings: string, started: number]
   swbRoomSettings: string
   swbRoomEnd: string[] | null
-  swbRoomRestore: 1
+  swbRoomRestore: string[]
   swbRoomDepart: [info: string, left: number, members: string[]] | null
   swbRoomMember: string | null
   swbOutboxTake: Array<[entryId: string, fields: string[]]> | null

@@ -148,6 +148,12 @@ export interface RegistryLimits {
   revocationRetentionMs?: number
 }
 
+/** A room a session left when it ended, and the members still in it at that moment. */
+export interface Departure {
+  room: string
+  remaining: PeerInfo[]
+}
+
 /** Why a peer left a room: it said so, it dropped and did not resume, an operator removed it, or its user's sessions were revoked. */
 export const LEAVE_REASONS = ['left', 'timeout', 'removed', 'revoked'] as const
 export type LeaveReason = typeof LEAVE_REASONS[number]
@@ -222,6 +228,12 @@ export interface RegistryEvents {
    * that started at `startedAt` with reason `max-duration`, if it still runs. Rejecting retries it later.
    */
   roomDeadline (room: string, startedAt: number): Promise<void>
+  /**
+   * Redis lost the room while this instance was cut off, and `departed` left it (reason `reason`)
+   * before this instance wrote `peerId` back into it: nobody could tell `peerId` then. Tell it now
+   * (peer-left), so its view of the room does not keep a peer that is gone.
+   */
+  missedDeparture (peerId: string, room: string, departed: string, reason: LeaveReason): Promise<void>
 }
 
 /**
@@ -261,12 +273,13 @@ export interface RoomRegistry extends RoomAdministration {
    */
   claimSession (peerId: string, newHash: string, presentedHash: string): Promise<Claim | undefined>
   /**
-   * Forgets the session: leaves every room (returning them) and drops its buffer; both its token hashes
-   * read as 'ended'. Only a session this instance holds, unless `wherever` (a failed resume ends it
-   * wherever it lives): a late timer here must not end a session that has resumed elsewhere.
-   * `reason` is what the membership listener hears for each room (default `timeout`).
+   * Forgets the session: leaves every room and drops its buffer; both its token hashes read as
+   * 'ended'. Returns each room it left with the members still in it, read in the same step as the
+   * departure (they are the ones to tell). Only a session this instance holds, unless `wherever` (a
+   * failed resume ends it wherever it lives): a late timer here must not end a session that has
+   * resumed elsewhere. `reason` is what the membership listener hears for each room (default `timeout`).
    */
-  deleteSession (peerId: string, wherever?: boolean, reason?: LeaveReason): Promise<string[]>
+  deleteSession (peerId: string, wherever?: boolean, reason?: LeaveReason): Promise<Departure[]>
 
   /**
    * Joins atomically: capacity and the peer's room count are checked and updated in one step. The

@@ -119,7 +119,10 @@ export class SignalingHub {
       takenOver: (peerId, epoch) => this.takenOver(peerId, epoch),
       orphaned: async (peerId) => { await this.expire(peerId, 'timeout') },
       revoked: async (userId) => this.control.revoked(userId),
-      roomDeadline: async (room, startedAt) => { await this.control.endRoom(room, 'max-duration', startedAt) }
+      roomDeadline: async (room, startedAt) => { await this.control.endRoom(room, 'max-duration', startedAt) },
+      missedDeparture: async (peerId, room, departed, reason) => {
+        await this.deliverBody(peerId, 'peer-left', JSON.stringify({ type: 'peer-left', room, peerId: departed, reason } satisfies OutgoingMessage), room)
+      }
     })
   }
 
@@ -335,14 +338,14 @@ export class SignalingHub {
   /** Ends a session (held here, or `wherever` it is): it leaves its rooms and the others are told. Returns those rooms. */
   async expire (peerId: string, reason: 'left' | 'timeout' | 'revoked', wherever = false): Promise<string[]> {
     this.cancelGrace(peerId)
-    const rooms = await this.registry.deleteSession(peerId, wherever, reason)
+    const departures = await this.registry.deleteSession(peerId, wherever, reason)
     this.observer.sessionEnded(peerId, reason)
-    this.log.info({ peerId, reason, rooms: rooms.length }, 'session ended')
-    for (const room of rooms) {
+    this.log.info({ peerId, reason, rooms: departures.length }, 'session ended')
+    for (const { room, remaining } of departures) {
       const body = JSON.stringify({ type: 'peer-left', room, peerId, reason } satisfies OutgoingMessage)
-      await this.deliverAll(await this.registry.members(room), 'peer-left', body, { inRoom: room })
+      await this.deliverAll(remaining, 'peer-left', body, { inRoom: room })
     }
-    return rooms
+    return departures.map((d) => d.room)
   }
 
   async deliver (peerId: string, message: OutgoingMessage): Promise<DeliveryOutcome> {

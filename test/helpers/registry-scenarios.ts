@@ -99,7 +99,7 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     await registry.deliver('p1', serverBody(1))
     t.same(await registry.findSession('hash-p1-next'), { peerId: 'p1', userId: 'alice', seq: 1, rooms: ['r1'] })
 
-    t.same(await registry.deleteSession('p1'), ['r1'], 'deleting returns the rooms it was in')
+    t.same(await registry.deleteSession('p1'), [{ room: 'r1', remaining: [] }], 'deleting returns the rooms it was in')
     t.equal(await registry.findSession('hash-p1-next'), 'ended', 'its current token reads as ended')
     t.equal(await registry.findSession('hash-p1'), 'ended', 'and so does its previous one')
     t.same(await registry.deleteSession('p1'), [], 'deleting twice is harmless')
@@ -199,7 +199,8 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
     await registry.join('r1', member('a'), JOIN_LIMITS)
     await registry.join('r2', member('a'), JOIN_LIMITS)
     await registry.join('r2', member('b'), JOIN_LIMITS)
-    t.same((await registry.deleteSession('a')).sort(), ['r1', 'r2'])
+    const departures = (await registry.deleteSession('a')).sort((x, y) => x.room.localeCompare(y.room))
+    t.same(departures.map((d) => [d.room, d.remaining.map((m) => m.peerId)]), [['r1', []], ['r2', ['b']]], 'each room with the members still in it')
     t.same(await registry.members('r1'), [])
     t.same((await registry.members('r2')).map((m) => m.peerId), ['b'])
     t.equal(await registry.relay('r2', 'b', 'a', body('x')), 'recipient-not-in-room', 'a deleted session receives nothing')
@@ -516,7 +517,7 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
   t.test('revocations: recorded, told to the listener, and sessions of the user found', async (t) => {
     const registry = await fresh(t)
     const told: Array<[string, number]> = []
-    registry.listen({ takenOver: () => {}, orphaned: async () => {}, revoked: async (userId, at) => { told.push([userId, at]) }, roomDeadline: async () => {} })
+    registry.listen({ takenOver: () => {}, orphaned: async () => {}, revoked: async (userId, at) => { told.push([userId, at]) }, roomDeadline: async () => {}, missedDeparture: async () => {} })
     await session(registry, 'a', 'dr')
     await session(registry, 'b', 'dr')
     await session(registry, 'c', 'nurse')

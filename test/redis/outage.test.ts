@@ -118,7 +118,7 @@ t.test('a session that ends during the outage is ended (peer-left) once Redis is
   patient.close(1000)
   await patient.waitClosed()
   await redis.restart()
-  t.match(await doctor.next('peer-left', 5000), { peerId: patient.peerId, reason: 'timeout' })
+  t.match(await doctor.next('peer-left', 10_000), { peerId: patient.peerId, reason: 'timeout' })
   await until(() => redis.cli('exists', `swb:peer:{p:${patient.peerId}}`).trim() === '0', 'the session to be gone')
   t.same(redis.cli('hkeys', 'swb:room:{r:r}').split('\n').filter(Boolean), [doctor.peerId])
 })

@@ -41,7 +41,7 @@ async function stampOnly (r: RedisRegistry, peerId: string, owner: string, n: nu
 
 /** Records the peers a registry was told to retire; orphans end as they would without a hub. */
 function onTakeover (r: RedisRegistry, retired: string[]): void {
-  r.listen({ takenOver: (peerId) => retired.push(peerId), orphaned: async (peerId) => { await r.deleteSession(peerId) }, revoked: async () => {}, roomDeadline: async () => {} })
+  r.listen({ takenOver: (peerId) => retired.push(peerId), orphaned: async (peerId) => { await r.deleteSession(peerId) }, revoked: async () => {}, roomDeadline: async () => {}, missedDeparture: async () => {} })
 }
 const prefix = (): string => `t${randomBytes(3).toString('hex')}:`
 
@@ -121,7 +121,7 @@ t.test('resuming on another instance moves the session and tells the old owner t
   await until(() => newSink.seqs.length === 1, 'delivery to B')
   t.same(newSink.seqs, [2])
   t.same(await a.deleteSession('peer'), [], 'a late end from A leaves the session where it lives now')
-  t.same(await a.deleteSession('peer', true), ['room'], 'a foreign session is ended when asked to end it wherever it is (a failed resume)')
+  t.same((await a.deleteSession('peer', true)).map((d) => d.room), ['room'], 'a foreign session is ended when asked to end it wherever it is (a failed resume)')
 })
 
 t.test('an owner\'s late delete does not end a session that resumed elsewhere', skip, async (t) => {
@@ -360,4 +360,40 @@ t.test('a command that timed out because our own event loop was blocked does not
   // The very next operation, before anything else could clear a stalled state (the PING probe).
   t.equal(await r.deliver('p', body(2)), 'queued', 'the next one goes through: Redis was never stalled')
   t.equal(r.counters.commandErrors, 1, 'one command error, no refusals after it')
+})
+
+t.test('a member written back after Redis lost the room is told who left it before it was back', skip, async (t) => {
+  const redis = await startRedis(t)
+  const p = prefix()
+  const a = await registry(t, redis, p)
+  const b = await registry(t, redis, p)
+  const told: Array<[string, string, string, string]> = []
+  a.listen({ takenOver: () => {}, orphaned: async () => {}, revoked: async () => {}, roomDeadline: async () => {}, missedDeparture: async (...args) => { told.push(args) } })
+  const limits = { capacity: 10, maxRoomsPerPeer: 5 }
+  await a.createSession('doctor', 'dr', 'h-doctor')
+  await b.createSession('patient', 'pt', 'h-patient')
+  for (const room of ['r', 'stay']) {
+    t.match(await a.join(room, { peerId: 'doctor', userId: 'dr' }, limits), { ok: true })
+    t.match(await b.join(room, { peerId: 'patient', userId: 'pt' }, limits), { ok: true })
+  }
+
+  // Redis comes back empty and B writes its state back first; then the patient leaves `r`. Nobody
+  // can tell the doctor: it is not back in the room yet.
+  redis.cli('flushall')
+  await b.resync('test: B first')
+  t.same(await b.leave('r', 'patient'), [], 'the room had nobody else to tell')
+  t.same(told, [], 'nothing told before A writes back')
+
+  await a.resync('test: A after')
+  t.same(told, [['doctor', 'r', 'patient', 'left']], 'A tells the doctor of the departure it missed, and only of that one')
+  t.same((await a.members('r')).map((m) => m.peerId), ['doctor'])
+
+  // Written back again (the doctor is already there): nothing is told twice.
+  await a.resync('test: A again')
+  t.equal(told.length, 1, 'a member that was not lost is not told again')
+
+  // Back in the usual order (A is back before the departure): the departure itself reports the doctor.
+  const departures = await b.deleteSession('patient', false, 'left')
+  t.same(departures.map((d) => [d.room, d.remaining.map((m) => m.peerId)]), [['stay', ['doctor']]], 'the session end names the member to tell')
+  t.equal(told.length, 1)
 })
