@@ -2,8 +2,12 @@ import { readFileSync } from 'node:fs'
 import type { Socket } from 'node:net'
 import type { WsPeer } from './ws-peer.js'
 
-/** The kernel's count of write system calls made by this process so far (Linux). */
-export const writeSyscalls = (): number => Number(/syscw: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1])
+/**
+ * The kernel's count of write system calls made by this process's main thread so far (Linux). The
+ * client and the server under test both write from it; other threads (a module loader's hooks thread,
+ * its esbuild service, libuv's pool waking the loop) write at moments of their own and are not counted.
+ */
+export const writeSyscalls = (): number => Number(/syscw: (\d+)/.exec(readFileSync(`/proc/self/task/${process.pid}/io`, 'utf8'))?.[1])
 
 /**
  * Sends `count` candidates from `sender` to `to` in one TCP write (the socket is corked around them),

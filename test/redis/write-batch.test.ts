@@ -7,8 +7,8 @@ import { sendBurstInOneChunk, writeSyscalls } from '../helpers/write-syscalls.js
 
 // write-batch.ts across instances: a burst that reaches instance A in one TCP chunk goes to Redis in one
 // write (the relay commands), and the publications that reach instance B in one chunk of its subscriber
-// go to the recipient in one write. Counted with the kernel's figure for this process, which holds the
-// clients and both instances (redis-server is another process).
+// go to the recipient in one write. Counted with the kernel's figure for this process's main thread,
+// which runs the clients and both instances (redis-server is another process).
 const skip = requireRedis(t)
 
 async function peer (t: Test, base: string, sub: string): Promise<WsPeer> {

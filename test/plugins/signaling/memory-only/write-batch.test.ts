@@ -4,7 +4,7 @@ import { sendBurstInOneChunk, writeSyscalls } from '../../../helpers/write-sysca
 import { WsPeer } from '../../../helpers/ws-peer.js'
 
 // write-batch.ts: the frames one TCP chunk brings go to each recipient in one write system call, in
-// order. Counted with the kernel's own figure for this process (client and server both run here).
+// order. Counted with the kernel's own figure for this process's main thread (client and server both run there).
 // In memory only, hence this folder, which the Redis rerun of the signaling suite does not read: with
 // Redis a relay reaches its recipient through a pub/sub delivery, outside the sender's chunk.
 
