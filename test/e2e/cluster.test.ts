@@ -33,6 +33,15 @@ if (skip === false) {
     RECONNECT_JITTER_MS: 300
   }
   const port = (instance: Instance): number => Number(new URL(instance.base).port)
+  /**
+   * One after the other, not side by side: building an app is synchronous work (schemas compiled,
+   * modules loaded) that can hold this process's event loop for over a second on a loaded runner, and
+   * the other instance's Redis startup commands (1 s timeout) then fail ("Command timed out", CI).
+   */
+  async function startTwo (t: Test, a: Partial<Config>, b: Partial<Config>): Promise<[Instance, Instance]> {
+    const first = await startInstance(t, a)
+    return [first, await startInstance(t, b)]
+  }
   const shared = (name: string): Partial<Config> => ({ ...common, INSTANCE_ID: name, ...(redis && { REDIS_URL: redis.url }) })
 
   async function tokens (room: string): Promise<{ a: string, b: string }> {
@@ -91,7 +100,7 @@ if (skip === false) {
     : '4. single instance (no redis-server): both pages on one instance behind the balancer; the call connects'
   t.test(title4, async (t) => {
     const instances = redis
-      ? await Promise.all([startInstance(t, shared('e2e-4a')), startInstance(t, shared('e2e-4b'))])
+      ? await startTwo(t, shared('e2e-4a'), shared('e2e-4b'))
       : [await startInstance(t, shared('e2e-4'))]
     const lb = await startBalancer(t, instances.map(port))
     const { a, b, peers } = await callAcross(t, instances, lb)
@@ -103,7 +112,7 @@ if (skip === false) {
 
   if (redis) {
     t.test('6. drain: A\'s instance drains; A resumes on instance 2 through Redis and the call recovers', async (t) => {
-      const instances = await Promise.all([startInstance(t, shared('e2e-6a')), startInstance(t, shared('e2e-6b'))])
+      const instances = await startTwo(t, shared('e2e-6a'), shared('e2e-6b'))
       const [one, two] = instances as [Instance, Instance]
       const lb = await startBalancer(t, instances.map(port))
       const { a, b, peers } = await callAcross(t, instances, lb)
@@ -127,7 +136,7 @@ if (skip === false) {
 
   t.test('6. drain without shared state: both pages move to a fresh instance, join again and the call recovers', async (t) => {
     // No Redis: instance 2 knows nothing of the sessions on instance 1 (a single-replica restart).
-    const instances = await Promise.all([startInstance(t, { ...common, INSTANCE_ID: 'e2e-6m1' }), startInstance(t, { ...common, INSTANCE_ID: 'e2e-6m2' })])
+    const instances = await startTwo(t, { ...common, INSTANCE_ID: 'e2e-6m1' }, { ...common, INSTANCE_ID: 'e2e-6m2' })
     const [one, two] = instances as [Instance, Instance]
     const lb = await startBalancer(t, instances.map(port))
     const { a, b, peers } = await callAcross(t, [one], lb)
