@@ -2,6 +2,7 @@ import { ENDED_TOKEN, encodeUserId } from './keys.js'
 import { takeoverPayload } from './redis-channel.js'
 import type { OwnedPeer, RedisRegistry } from './redis-registry.js'
 import type { LeaveReason } from './types.js'
+import type { PeerInfo } from '../signaling/messages.js'
 
 /** Sessions written back to Redis (or refreshed) at a time: a bounded burst of commands. */
 const RESTORE_BATCH = 500
@@ -11,17 +12,16 @@ const TOUCH_PAUSE_MS = 10
 /** Retry of a failed re-registration while Redis is reachable again but not yet cooperating. */
 const RESYNC_RETRY_MS = 500
 /**
- * Departures this long before the connection was lost count as missed too: their notices may have
+ * Room changes this long before the connection was lost count as missed too: their notices may have
  * been on the way (published to a subscriber that was already gone) when Redis went away.
  */
-const MISSED_DEPARTURE_MARGIN_MS = 1000
+const MISSED_CHANGE_MARGIN_MS = 1000
 
-/** A departure from a room that a member written back after an outage was not told about. */
-interface MissedDeparture {
+/** A change of a room (a departure or an arrival) that a member written back after an outage was not told about. */
+interface MissedChange {
   peerId: string
   room: string
-  departed: string
-  reason: LeaveReason
+  tell: () => Promise<void>
 }
 
 /**
@@ -40,7 +40,7 @@ export class RedisRecovery {
    * Found by write-backs (a member is written back only once, so a retried or repeated write-back finds
    * nothing new): kept until one succeeds, then told.
    */
-  private missed: MissedDeparture[] = []
+  private missed: MissedChange[] = []
 
   constructor (private readonly registry: RedisRegistry) {}
 
@@ -126,15 +126,16 @@ export class RedisRecovery {
       } while (this.resyncAgain)
       if (r.state === 'resyncing') r.state = 'ready'
       this.outageSince = undefined
-      r.log.info({ peers: r.owned.size, missedDepartures: this.missed.length, reason }, 'registry state re-registered in Redis')
+      r.log.info({ peers: r.owned.size, missedChanges: this.missed.length, reason }, 'registry state re-registered in Redis')
       this.verifyOwned()
       // Sessions whose end failed during the outage end now (their rooms get peer-left).
       for (const [peerId, local] of r.owned) if (local.ending && !local.inbox.attached) r.track(this.endOrphan(peerId), 'end after outage')
-      // Peers that left a room before our members were back in it: ours were not there to be told.
+      // Peers that left or joined a room before our members were back in it: nobody could tell ours (nor
+      // the newcomers about ours) then.
       const missed = this.missed
       this.missed = []
-      for (const { peerId, room, departed, reason } of missed) {
-        if (r.owned.get(peerId)?.rooms.has(room) === true) r.track(r.events.missedDeparture(peerId, room, departed, reason), 'tell a missed departure')
+      for (const { peerId, room, tell } of missed) {
+        if (r.owned.get(peerId)?.rooms.has(room) === true) r.track(tell(), 'tell a missed membership change')
       }
     } catch (err) {
       r.log.warn({ err: { message: (err as Error).message } }, 're-registration failed; retrying')
@@ -196,15 +197,22 @@ export class RedisRecovery {
     }
     // Without a lost connection, the write-back is because our liveness key expired: we were out of
     // touch for at least the instance TTL.
-    const since = (this.outageSince ?? Date.now() + r.clockOffsetMs - r.options.instanceTtlMs) - MISSED_DEPARTURE_MARGIN_MS
+    const since = (this.outageSince ?? Date.now() + r.clockOffsetMs - r.options.instanceTtlMs) - MISSED_CHANGE_MARGIN_MS
     await Promise.all([
       // Both tokens the client may hold resolve again (a welcome lost with the outage left it the previous one).
       ...hashes.map((hash) => r.client.set(r.keys.resumeToken(hash), peerId, 'PX', r.stateTtlMs)),
       r.addToInstanceSet(r.keys.instancePeers(r.instanceId), peerId),
       ...[...local.rooms].map(async ([room, info]) => {
-        const missed = await r.script('swbRoomRestore', [r.keys.room(room), r.keys.roomDeparted(room)], [peerId, JSON.stringify(info), r.stateTtlMs, since])
-        for (let i = 0; i + 1 < missed.length; i += 2) {
-          this.missed.push({ peerId, room, departed: missed[i] as string, reason: missed[i + 1] as LeaveReason })
+        const [departures, arrivals] = await r.script('swbRoomRestore', [r.keys.room(room), r.keys.roomDeparted(room), r.keys.roomJoined(room)],
+          [peerId, JSON.stringify(info), r.stateTtlMs, since])
+        for (let i = 0; i + 1 < departures.length; i += 2) {
+          const departed = departures[i] as string
+          const reason = departures[i + 1] as LeaveReason
+          this.missed.push({ peerId, room, tell: async () => r.events.missedDeparture(peerId, room, departed, reason) })
+        }
+        for (const json of arrivals) {
+          const arrived = JSON.parse(json) as PeerInfo
+          this.missed.push({ peerId, room, tell: async () => r.events.missedArrival(peerId, room, arrived, info) })
         }
       })
     ])

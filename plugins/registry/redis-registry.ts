@@ -99,7 +99,8 @@ export class RedisRegistry implements RoomRegistry {
     orphaned: async (peerId) => { await this.deleteSession(peerId) },
     revoked: async () => {},
     roomDeadline: async (room, startedAt) => { await this.endRoom(room, startedAt, 'max-duration') },
-    missedDeparture: async () => {}
+    missedDeparture: async () => {},
+    missedArrival: async () => {}
   }
   /** user id => when its sessions were revoked (ms): loaded at start and when the subscriber reconnects, else kept current by `revoke` notices. */
   private readonly revocations: Revocations

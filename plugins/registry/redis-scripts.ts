@@ -200,27 +200,34 @@ return members`
 
   /**
    * Re-adds a member after Redis lost its data (capacity was checked when it first joined): KEYS room,
-   * departed · ARGV peerId, json, ttlMs, sinceMs → {departedPeerId, reason, ...}: when the member was
-   * not in the room (it is written back, not merely refreshed), the peers that left it since `sinceMs`
-   * (Redis time) and are not in it now. Nobody could tell the member about those departures.
+   * departed, joined · ARGV peerId, json, ttlMs, sinceMs → {{departedPeerId, reason, ...}, {PeerInfo
+   * JSON, ...}}. When the member was not in the room (it is written back, not merely refreshed): the
+   * peers that left since `sinceMs` (Redis time) and are not in it now, and the members that joined
+   * since then. Nobody could tell the member about either, nor the newcomers about the member.
    */
   swbRoomRestore: {
-    keys: 2,
+    keys: 3,
     lua: `local added = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-local missed = {}
+local departures, arrivals = {}, {}
 if added == 1 then
+  local since = tonumber(ARGV[4])
   local departed = redis.call('HGETALL', KEYS[2])
   for i = 1, #departed, 2 do
     local peer = departed[i]
     local at, reason = string.match(departed[i + 1], '^(%d+) (.+)$')
-    if peer ~= ARGV[1] and at and tonumber(at) >= tonumber(ARGV[4]) and redis.call('HEXISTS', KEYS[1], peer) == 0 then
-      missed[#missed + 1] = peer
-      missed[#missed + 1] = reason
+    if peer ~= ARGV[1] and at and tonumber(at) >= since and redis.call('HEXISTS', KEYS[1], peer) == 0 then
+      departures[#departures + 1] = peer
+      departures[#departures + 1] = reason
     end
   end
+  local joined = redis.call('HGETALL', KEYS[3])
+  for i = 1, #joined, 2 do
+    local info = redis.call('HGET', KEYS[1], joined[i])
+    if joined[i] ~= ARGV[1] and info and tonumber(joined[i + 1]) >= since then arrivals[#arrivals + 1] = info end
+  end
 end
-return missed`
+return {departures, arrivals}`
   },
 
   /**
@@ -522,7 +529,7 @@ export interface ScriptReplies {
   swbRoomJoin: [0, capacity: number] | [1, members: string[], createdAt: string, settings: string] | [2, members: string[], createdAt: string, settings: string, started: number]
   swbRoomSettings: string
   swbRoomEnd: string[] | null
-  swbRoomRestore: string[]
+  swbRoomRestore: [departures: string[], arrivals: string[]]
   swbRoomDepart: [info: string, left: number, members: string[]] | null
   swbRoomMember: string | null
   swbOutboxTake: Array<[entryId: string, fields: string[]]> | null

@@ -234,6 +234,11 @@ export interface RegistryEvents {
    * (peer-left), so its view of the room does not keep a peer that is gone.
    */
   missedDeparture (peerId: string, room: string, departed: string, reason: LeaveReason): Promise<void>
+  /**
+   * The same for an arrival: `arrived` joined the room while `peerId` was missing from it (written
+   * back later), so neither was told of the other. Tell both (peer-joined); `self` is `peerId`'s PeerInfo.
+   */
+  missedArrival (peerId: string, room: string, arrived: PeerInfo, self: PeerInfo): Promise<void>
 }
 
 /**

@@ -122,6 +122,12 @@ export class SignalingHub {
       roomDeadline: async (room, startedAt) => { await this.control.endRoom(room, 'max-duration', startedAt) },
       missedDeparture: async (peerId, room, departed, reason) => {
         await this.deliverBody(peerId, 'peer-left', JSON.stringify({ type: 'peer-left', room, peerId: departed, reason } satisfies OutgoingMessage), room)
+      },
+      missedArrival: async (peerId, room, arrived, self) => {
+        await Promise.all([
+          this.deliverBody(peerId, 'peer-joined', JSON.stringify({ type: 'peer-joined', room, peer: arrived } satisfies OutgoingMessage), room),
+          this.deliverBody(arrived.peerId, 'peer-joined', JSON.stringify({ type: 'peer-joined', room, peer: self } satisfies OutgoingMessage), room)
+        ])
       }
     })
   }

@@ -517,7 +517,7 @@ export function registryScenarios (t: Test, factory: RegistryFactory): void {
   t.test('revocations: recorded, told to the listener, and sessions of the user found', async (t) => {
     const registry = await fresh(t)
     const told: Array<[string, number]> = []
-    registry.listen({ takenOver: () => {}, orphaned: async () => {}, revoked: async (userId, at) => { told.push([userId, at]) }, roomDeadline: async () => {}, missedDeparture: async () => {} })
+    registry.listen({ takenOver: () => {}, orphaned: async () => {}, revoked: async (userId, at) => { told.push([userId, at]) }, roomDeadline: async () => {}, missedDeparture: async () => {}, missedArrival: async () => {} })
     await session(registry, 'a', 'dr')
     await session(registry, 'b', 'dr')
     await session(registry, 'c', 'nurse')
