@@ -52,11 +52,14 @@ export class RedisKeys {
    * capacity (the admin API's), settings (RoomSettings JSON). Outlives an empty room while it has settings.
    */
   roomInfo (room: string): string { return `${this.prefix}room:{r:${room}}:info` }
-  /** hash of peerId => when it joined (Redis time, ms): the admin API's joinedAt. */
+  /**
+   * hash of peerId => when it joined (Redis time, ms): the admin API's joinedAt, and the arrivals that
+   * a member written back after Redis lost the room was not there to see.
+   */
   roomJoined (room: string): string { return `${this.prefix}room:{r:${room}}:joined` }
   /**
    * hash of peerId => `<when it left (Redis time, ms)> <reason>`: the room's recent departures, so a
-   * member written back after Redis lost the room learns who left while it was not in it.
+   * member written back after Redis lost the room learns who left while it was not in it (swbRoomRestore).
    */
   roomDeparted (room: string): string { return `${this.prefix}room:{r:${room}}:departed` }
   /**
