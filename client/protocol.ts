@@ -26,6 +26,12 @@ export const ServerCloseCode = {
   SESSIONS_REVOKED: 4003,
   SLOW_CONSUMER: 4008,
   SESSION_REPLACED: 4009,
+  /**
+   * The instance holding this socket was presumed dead (stalled, or cut off from Redis, for longer
+   * than its liveness TTL) and another instance adopted the session: no other socket holds it, so
+   * resume at once (through the load balancer); the session and its messages are there.
+   */
+  SESSION_MOVED: 4010,
   RATE_LIMIT_ABUSE: 4029
 } as const
 

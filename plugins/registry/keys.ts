@@ -22,7 +22,7 @@ export class RedisKeys {
   instanceOutboxes (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:outboxes` }
   /** string: id of the instance reaping this (dead) one; SET NX with a TTL, so one reaper at a time. */
   instanceReaper (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:reaper` }
-  /** pub/sub channel the instance subscribes to: `m <peerId> <seq> <json>` messages, `t <peerId> <epoch>` takeovers and `a <kind> <json>` admin notices (redis-channel.ts). */
+  /** pub/sub channel the instance subscribes to: `m <peerId> <seq> <json>` messages, `t <peerId> <epoch>` takeovers, `r <peerId> <epoch>` adoptions and `a <kind> <json>` admin notices (redis-channel.ts). */
   instanceChannel (instanceId: string): string { return `${this.prefix}inst:{i:${instanceId}}:chan` }
 
   /**

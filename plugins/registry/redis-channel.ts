@@ -1,9 +1,11 @@
 /**
  * The format of what instances tell each other over their pub/sub channels (RedisKeys.instanceChannel).
- * Three kinds, space-separated so that decoding needs no JSON parse of the (possibly large) body:
+ * Four kinds, space-separated so that decoding needs no JSON parse of the (possibly large) body:
  *
  *   m <peerId> <seq> <json>   a stamped message for a peer whose socket is on the receiving instance
  *   t <peerId> <epoch>        that peer was claimed elsewhere by `epoch`: retire older local sockets
+ *   r <peerId> <epoch>        that peer's session was adopted by a reaper (`epoch`): this instance was
+ *                             presumed dead; retire older local sockets so their clients resume
  *   a <kind> <json>           an admin notice (AdminNotice): rare, so decoded last and parsed as JSON
  *
  * Peer ids never contain spaces (messages.ts), so the first two fields cannot be confused.
@@ -17,6 +19,10 @@ export const LUA_MESSAGE_PAYLOAD = `'m ' .. peer .. ' ' .. seq .. ' ' .. json`
 
 export function takeoverPayload (peerId: string, epoch: number): string {
   return `t ${peerId} ${epoch}`
+}
+
+export function adoptionPayload (peerId: string, epoch: number): string {
+  return `r ${peerId} ${epoch}`
 }
 
 /**
@@ -34,7 +40,8 @@ export function adminPayload (notice: AdminNotice): string {
 
 export interface ChannelHandler {
   message (peerId: string, seq: number, json: string): void
-  takeover (peerId: string, epoch: number): void
+  /** `adopted`: no socket claimed the peer, a reaper did (an `r` notice). */
+  takeover (peerId: string, epoch: number, adopted: boolean): void
   admin (notice: AdminNotice): void
 }
 
@@ -47,7 +54,9 @@ export function dispatchChannelMessage (payload: string, handler: ChannelHandler
     const b = payload.indexOf(' ', a + 1)
     if (b > 0) handler.message(peerId, Number(payload.slice(a + 1, b)), payload.slice(b + 1))
   } else if (payload.startsWith('t ')) {
-    handler.takeover(peerId, Number(payload.slice(a + 1)))
+    handler.takeover(peerId, Number(payload.slice(a + 1)), false)
+  } else if (payload.startsWith('r ')) {
+    handler.takeover(peerId, Number(payload.slice(a + 1)), true)
   } else if (payload.startsWith('a ')) {
     // Here the second field is the notice's kind; a malformed notice is ignored like an unknown kind.
     try {

@@ -1,5 +1,5 @@
 import { ENDED_TOKEN, encodeUserId } from './keys.js'
-import { takeoverPayload } from './redis-channel.js'
+import { adoptionPayload } from './redis-channel.js'
 import type { OwnedPeer, RedisRegistry } from './redis-registry.js'
 import type { LeaveReason } from './types.js'
 import type { PeerInfo } from '../signaling/messages.js'
@@ -66,8 +66,9 @@ export class RedisRecovery {
     const [infos] = await Promise.all([
       r.memberInfos(peerId, userId, rooms),
       r.addToInstanceSet(r.keys.instancePeers(r.instanceId), peerId),
-      // In case the "dead" instance was only stalled: it must let go of the socket.
-      r.publish(deadInstance, takeoverPayload(peerId, epoch))
+      // In case the "dead" instance was only stalled: it must let go of the socket, whose client then
+      // resumes (here or anywhere) rather than give the session up as replaced.
+      r.publish(deadInstance, adoptionPayload(peerId, epoch))
     ])
     // The state may have changed while we awaited.
     if (r.state === 'closed') return true
@@ -158,8 +159,13 @@ export class RedisRecovery {
       r.track((async () => {
         const seq = await r.script('swbAttach', [r.keys.peer(peerId)], [r.instanceId, r.stateTtlMs, local.epoch])
         if (r.owned.get(peerId) !== local) return
-        if (seq === null) r.lose(peerId, local.epoch + 1)
-        else await local.inbox.fill()
+        if (seq === null) {
+          // Claimed elsewhere while we were out of touch, its notice maybe lost: by a socket, or by a reaper.
+          const moved = await r.movedWithoutSocket(peerId)
+          if (r.owned.get(peerId) === local) r.lose(peerId, local.epoch + 1, moved)
+        } else {
+          await local.inbox.fill()
+        }
       })(), 'verify after reconnect')
     }
   }
@@ -192,7 +198,9 @@ export class RedisRecovery {
     const restored = await r.script('swbRestore', r.peerKeys(peerId),
       [r.instanceId, local.userId, local.tokenHash, local.previousTokenHash, local.inbox.seq, local.inbox.attached ? '1' : '0', r.stateTtlMs, local.epoch, ...local.rooms.keys()])
     if (restored[0] === 'lost') {
-      r.lose(peerId, local.epoch + 1)
+      // Another instance has it: a reaper that adopted it while we were presumed dead, or a socket that resumed it.
+      const moved = await r.movedWithoutSocket(peerId)
+      if (r.owned.get(peerId) === local) r.lose(peerId, local.epoch + 1, moved)
       return
     }
     // Without a lost connection, the write-back is because our liveness key expired: we were out of

@@ -160,7 +160,7 @@ export class RedisRegistry implements RoomRegistry {
     }
     this.channelHandler = {
       message: (peerId, seq, json) => this.owned.get(peerId)?.inbox.receive(seq, json),
-      takeover: (peerId, epoch) => this.takenOver(peerId, epoch),
+      takeover: (peerId, epoch, adopted) => this.takenOver(peerId, epoch, adopted),
       admin: (notice) => this.onAdminNotice(notice)
     }
   }
@@ -688,19 +688,30 @@ export class RedisRegistry implements RoomRegistry {
     if (this.ready) this.track(this.script('swbDetach', [this.keys.peer(peerId)], [this.instanceId]), 'detach')
   }
 
-  /** A takeover notice: a claim with `epoch` won elsewhere. */
-  private takenOver (peerId: string, epoch: number): void {
+  /** A takeover notice: a claim with `epoch` won elsewhere (`adopted`: a reaper's, see RegistryEvents.takenOver). */
+  private takenOver (peerId: string, epoch: number, adopted: boolean): void {
     if (this.claimsInFlight.has(peerId)) this.claimsInFlight.set(peerId, Math.max(epoch, this.claimsInFlight.get(peerId) ?? 0))
     const local = this.owned.get(peerId)
-    if (local !== undefined && local.epoch < epoch) this.lose(peerId, epoch)
+    if (local !== undefined && local.epoch < epoch) this.lose(peerId, epoch, adopted)
   }
 
-  /** The peer is not ours any more: drop it here and let the hub close its socket. */
-  lose (peerId: string, epoch: number): void {
+  /**
+   * The peer is not ours any more: drop it here and let the hub close its socket. `moved`: no socket
+   * holds the session where it went (a reaper adopted it), so the client is to resume.
+   */
+  lose (peerId: string, epoch: number, moved = false): void {
     if (!this.owned.has(peerId)) return
     this.forget(peerId)
-    this.log.info({ peerId }, 'peer taken over by another instance')
-    this.events.takenOver(peerId, epoch)
+    this.log.info({ peerId, moved }, 'peer taken over by another instance')
+    this.events.takenOver(peerId, epoch, moved)
+  }
+
+  /**
+   * Whether a peer we lost while out of touch with Redis went to a reaper (no socket attached where it
+   * is now) rather than to a socket that resumed it: the notice that said which may have been missed.
+   */
+  async movedWithoutSocket (peerId: string): Promise<boolean> {
+    return await this.client.hget(this.keys.peer(peerId), 'attached') !== '1'
   }
 
   // ---- administration (plugins/admin) ---------------------------------------------------------

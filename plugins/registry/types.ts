@@ -210,11 +210,13 @@ export const NO_MEMBERSHIP_LISTENER: MembershipListener = { joined () {}, left (
 /** What a registry tells the signaling hub about peers it holds a socket for. */
 export interface RegistryEvents {
   /**
-   * The peer was claimed by a newer socket elsewhere (it resumed on another instance, or its session
-   * ended while this instance was cut off from Redis): close the local socket (4009). `epoch` is the
-   * claim that won; a local socket with a higher epoch is newer and stays.
+   * The peer was claimed elsewhere: close the local socket. `epoch` is the claim that won; a local
+   * socket with a higher epoch is newer and stays. `moved` false: a newer socket holds it (it resumed
+   * on another instance), or its session ended (4009, the client must not come back for it). `moved`
+   * true: this instance was presumed dead and a reaper adopted the session, which no socket holds
+   * (4010, the client resumes at once).
    */
-  takenOver (peerId: string, epoch: number): void
+  takenOver (peerId: string, epoch: number, moved: boolean): void
   /**
    * A session must end although no local socket closed: its instance died and the peer did not resume
    * within the grace period (this instance adopted it), or ending it failed during a Redis outage.

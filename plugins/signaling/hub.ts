@@ -116,7 +116,7 @@ export class SignalingHub {
     // session with no socket anywhere must end (its instance died and the grace ran out). Every
     // registry: a user's sessions were revoked (end the ones held here).
     registry.listen({
-      takenOver: (peerId, epoch) => this.takenOver(peerId, epoch),
+      takenOver: (peerId, epoch, moved) => this.takenOver(peerId, epoch, moved),
       orphaned: async (peerId) => { await this.expire(peerId, 'timeout') },
       revoked: async (userId) => this.control.revoked(userId),
       roomDeadline: async (room, startedAt) => { await this.control.endRoom(room, 'max-duration', startedAt) },
@@ -272,18 +272,23 @@ export class SignalingHub {
     return { ok: true, peerId: session.peerId, replayed: replay.messages, rooms: session.rooms }
   }
 
-  /** A newer claim of the peer won elsewhere: close its socket here if it is older (4009); the session carries on there. */
-  private takenOver (peerId: string, epoch: number): void {
+  /**
+   * A newer claim of the peer won elsewhere: close its socket here if it is older; the session carries
+   * on there. 4009 when a newer socket holds it; 4010 when a reaper adopted it (`moved`: this instance
+   * was presumed dead), so that the client resumes instead of giving its session up.
+   */
+  private takenOver (peerId: string, epoch: number, moved: boolean): void {
     const conn = this.connections.get(peerId)
     if (conn !== undefined && conn.epoch >= epoch) return
     this.cancelGrace(peerId)
-    if (conn !== undefined) this.replace(conn)
+    if (conn !== undefined) this.replace(conn, moved)
   }
 
-  /** Retires a connection whose peer resumed on a newer socket; its session carries on. */
-  private replace (previous: Connection): void {
+  /** Retires a connection whose peer resumed on a newer socket (or, `moved`, whose session was adopted elsewhere); its session carries on. */
+  private replace (previous: Connection, moved = false): void {
     // Close before dispose: close() is a no-op on a disposed connection, which left the old socket open.
-    previous.close(CloseCode.SESSION_REPLACED, 'session resumed on another connection', true)
+    if (moved) previous.close(CloseCode.SESSION_MOVED, 'session moved to another instance: resume', true)
+    else previous.close(CloseCode.SESSION_REPLACED, 'session resumed on another connection', true)
     this.drop(previous, true)
   }
 

@@ -30,7 +30,7 @@ t.test('close codes: which ones reconnect', async (t) => {
   const table = Object.values(server.CloseCode).map((code) => [code, reconnectableClose(code, false), reconnectableClose(code, true)])
   t.same(table, [
     [1001, true, true], [1007, true, true], [1008, false, false], [1009, true, true], [4001, false, true],
-    [4002, true, true], [4003, false, false], [4008, true, true], [4009, false, false], [4029, true, true]
+    [4002, true, true], [4003, false, false], [4008, true, true], [4009, false, false], [4010, true, true], [4029, true, true]
   ])
   t.equal(reconnectableClose(1000, true), false, 'our own goodbye')
   t.equal(reconnectableClose(1006, false), true, 'a dropped connection')

@@ -110,3 +110,40 @@ t.test('after a SIGKILL the client resumes on another instance within the grace 
   await doctor.sync()
   t.equal(doctor.ofType('peer-left').length, 0, 'the doctor never saw the patient leave')
 })
+
+t.test('a stalled instance (SIGSTOP past its TTL) closes its sockets with 4010 when it runs again; the client resumes elsewhere with nothing lost', skip, async (t) => {
+  const redis = await startRedis(t)
+  const env = { REDIS_URL: redis.url, RESUME_GRACE_SECONDS: '10', REDIS_INSTANCE_TTL_SECONDS: String(DEATH_WATCH.REDIS_INSTANCE_TTL_SECONDS) }
+  const stalled = await spawnInstance(t, { ...env, INSTANCE_ID: 'stalled' })
+  const survivor = await startInstance(t, { REDIS_REAP_INTERVAL_SECONDS: DEATH_WATCH.REDIS_REAP_INTERVAL_SECONDS, REDIS_URL: redis.url, INSTANCE_ID: 'survivor', RESUME_GRACE_SECONDS: 10 })
+  const patientToken = await signTestToken({ sub: 'patient' })
+  const doctor = await WsPeer.connect(survivor.base, await signTestToken({ sub: 'doctor' }))
+  const patient = await WsPeer.connect(stalled.base, patientToken)
+  t.teardown(() => { doctor.drop(); patient.drop() })
+  patient.send({ type: 'join', room: 'r' })
+  await patient.next('joined')
+  doctor.send({ type: 'join', room: 'r' })
+  await doctor.next('joined')
+  await patient.next('peer-joined')
+
+  // A long stall (as a GC pause or a frozen VM would be): its liveness key lapses, the survivor adopts.
+  stalled.child.kill('SIGSTOP')
+  t.teardown(() => { stalled.child.kill('SIGCONT') })
+  await until(() => redis.cli('hget', `swb:peer:{p:${patient.peerId}}`, 'owner').trim().startsWith('survivor-'), 'the survivor to adopt the session', 5000)
+  doctor.send({ type: 'offer', room: 'r', to: patient.peerId, sdp: 'v=0 while moving' })
+  await doctor.sync()
+  t.equal(doctor.ofType('error').length, 0, 'the doctor can still address the patient')
+  const lastSeq = patient.lastSeq
+
+  // Running again, the instance hears it was presumed dead. No other socket holds the session, so the
+  // client is told to resume (4010), not that it was replaced (4009, after which it would give up).
+  stalled.child.kill('SIGCONT')
+  t.equal(await patient.waitClosed(5000), 4010, 'closed as moved')
+
+  const resumed = await WsPeer.resume(survivor.base, patientToken, patient, lastSeq)
+  t.teardown(() => resumed.drop())
+  t.match(resumed.welcome, { resumed: true, peerId: patient.peerId, rooms: ['r'] })
+  t.match(await resumed.next('offer'), { from: doctor.peerId, sdp: 'v=0 while moving', seq: lastSeq + 1 })
+  await doctor.sync()
+  t.equal(doctor.ofType('peer-left').length, 0, 'the doctor never saw the patient leave')
+})

@@ -40,8 +40,9 @@ async function stampOnly (r: RedisRegistry, peerId: string, owner: string, n: nu
 }
 
 /** Records the peers a registry was told to retire; orphans end as they would without a hub. */
+/** Records the peers `r` lets go of: `<peerId>` when replaced by a socket, `<peerId> (moved)` when adopted by a reaper. */
 function onTakeover (r: RedisRegistry, retired: string[]): void {
-  r.listen({ takenOver: (peerId) => retired.push(peerId), orphaned: async (peerId) => { await r.deleteSession(peerId) }, revoked: async () => {}, roomDeadline: async () => {}, missedDeparture: async () => {}, missedArrival: async () => {} })
+  r.listen({ takenOver: (peerId, _epoch, moved) => retired.push(moved ? `${peerId} (moved)` : peerId), orphaned: async (peerId) => { await r.deleteSession(peerId) }, revoked: async () => {}, roomDeadline: async () => {}, missedDeparture: async () => {}, missedArrival: async () => {} })
 }
 const prefix = (): string => `t${randomBytes(3).toString('hex')}:`
 
@@ -193,11 +194,33 @@ t.test('a stalled instance presumed dead: its sessions are adopted, it lets go a
 
   // A's liveness key vanishes (as if A had stalled longer than its TTL).
   redis.cli('del', `${p}inst:{i:${a.instanceId}}:alive`)
-  await until(() => retired.includes('peer'), 'B to adopt the session and A to retire its socket', 3000)
+  await until(() => retired.length > 0, 'B to adopt the session and A to retire its socket', 3000)
+  // Adopted, not resumed: no socket holds it at B, so A's client is to resume (4010), not give up (4009).
+  t.same(retired, ['peer (moved)'], 'A lets go of the peer as moved')
   t.equal(redis.cli('hget', `${p}peer:{p:peer}`, 'owner').trim(), b.instanceId)
   t.same(b.ownedPeers(), ['peer'])
   // A notices at its next heartbeat and registers again.
   await until(() => redis.cli('exists', `${p}inst:{i:${a.instanceId}}:alive`).trim() === '1', 'A to re-register', 3000)
+  t.same(a.ownedPeers(), [])
+})
+
+t.test('a peer claimed elsewhere while its instance was out of touch, the notice missed: moved if no socket holds it there, else replaced', skip, async (t) => {
+  const redis = await startRedis(t)
+  const p = prefix()
+  const a = await registry(t, redis, p, { instanceTtlMs: 3000 })
+  const retired: string[] = []
+  onTakeover(a, retired)
+  for (const peer of ['adopted', 'resumed']) {
+    await a.createSession(peer, 'alice', `h-${peer}`)
+    a.attach(peer, recordingSink())
+  }
+  // What a reaper's claim and a resume's claim leave in Redis, without their notices to A: A learns of
+  // them only when it writes its state back (its liveness key is gone, as after a stall).
+  redis.cli('hset', `${p}peer:{p:adopted}`, 'owner', 'elsewhere', 'attached', '0', 'epoch', '5')
+  redis.cli('hset', `${p}peer:{p:resumed}`, 'owner', 'elsewhere', 'attached', '1', 'epoch', '5')
+  redis.cli('del', `${p}inst:{i:${a.instanceId}}:alive`)
+  await until(() => retired.length === 2, 'A to write its state back and let both go', 5000)
+  t.same(retired.sort(), ['adopted (moved)', 'resumed'], 'adopted: moved (4010); resumed by a socket: replaced (4009)')
   t.same(a.ownedPeers(), [])
 })
 
