@@ -1,6 +1,6 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startRedis, requireRedis, type RedisServer } from '../helpers/redis-server.js'
-import { DEATH_WATCH, spawnInstance, startInstance } from '../helpers/instances.js'
+import { DEATH_WATCH, spawnInstance, startInstance, type ChildInstance, type Instance } from '../helpers/instances.js'
 import { signTestToken } from '../helpers/tokens.js'
 import { WsPeer, until } from '../helpers/ws-peer.js'
 
@@ -75,20 +75,29 @@ t.test('SIGKILL of an instance: its peers leave their rooms within the documente
   t.match(await other.next('joined'), { peers: [{ peerId: doctor.peerId }] })
 })
 
-t.test('after a SIGKILL the client resumes on another instance within the grace and keeps peerId, rooms and queued messages', skip, async (t) => {
+/**
+ * A patient on a child instance (which the test will kill or stop; it is presumed dead 1.5 s after its
+ * last heartbeat) and a doctor on an in-process survivor, both in room `r`, with a 10 s resume grace.
+ */
+async function patientOnChild (t: Test, child: string): Promise<{ redis: RedisServer, instance: ChildInstance, survivor: Instance, patient: WsPeer, patientToken: string, doctor: WsPeer }> {
   const redis = await startRedis(t)
   const env = { REDIS_URL: redis.url, RESUME_GRACE_SECONDS: '10', REDIS_INSTANCE_TTL_SECONDS: String(DEATH_WATCH.REDIS_INSTANCE_TTL_SECONDS) }
-  const doomed = await spawnInstance(t, { ...env, INSTANCE_ID: 'doomed' })
+  const instance = await spawnInstance(t, { ...env, INSTANCE_ID: child })
   const survivor = await startInstance(t, { REDIS_REAP_INTERVAL_SECONDS: DEATH_WATCH.REDIS_REAP_INTERVAL_SECONDS, REDIS_URL: redis.url, INSTANCE_ID: 'survivor', RESUME_GRACE_SECONDS: 10 })
   const patientToken = await signTestToken({ sub: 'patient' })
   const doctor = await WsPeer.connect(survivor.base, await signTestToken({ sub: 'doctor' }))
-  const patient = await WsPeer.connect(doomed.base, patientToken)
+  const patient = await WsPeer.connect(instance.base, patientToken)
   t.teardown(() => { doctor.drop(); patient.drop() })
   patient.send({ type: 'join', room: 'r' })
   await patient.next('joined')
   doctor.send({ type: 'join', room: 'r' })
   await doctor.next('joined')
   await patient.next('peer-joined')
+  return { redis, instance, survivor, patient, patientToken, doctor }
+}
+
+t.test('after a SIGKILL the client resumes on another instance within the grace and keeps peerId, rooms and queued messages', skip, async (t) => {
+  const { redis, instance: doomed, survivor, patient, patientToken, doctor } = await patientOnChild(t, 'doomed')
   const lastSeq = patient.lastSeq
 
   doomed.child.kill('SIGKILL')
@@ -112,19 +121,7 @@ t.test('after a SIGKILL the client resumes on another instance within the grace 
 })
 
 t.test('a stalled instance (SIGSTOP past its TTL) closes its sockets with 4010 when it runs again; the client resumes elsewhere with nothing lost', skip, async (t) => {
-  const redis = await startRedis(t)
-  const env = { REDIS_URL: redis.url, RESUME_GRACE_SECONDS: '10', REDIS_INSTANCE_TTL_SECONDS: String(DEATH_WATCH.REDIS_INSTANCE_TTL_SECONDS) }
-  const stalled = await spawnInstance(t, { ...env, INSTANCE_ID: 'stalled' })
-  const survivor = await startInstance(t, { REDIS_REAP_INTERVAL_SECONDS: DEATH_WATCH.REDIS_REAP_INTERVAL_SECONDS, REDIS_URL: redis.url, INSTANCE_ID: 'survivor', RESUME_GRACE_SECONDS: 10 })
-  const patientToken = await signTestToken({ sub: 'patient' })
-  const doctor = await WsPeer.connect(survivor.base, await signTestToken({ sub: 'doctor' }))
-  const patient = await WsPeer.connect(stalled.base, patientToken)
-  t.teardown(() => { doctor.drop(); patient.drop() })
-  patient.send({ type: 'join', room: 'r' })
-  await patient.next('joined')
-  doctor.send({ type: 'join', room: 'r' })
-  await doctor.next('joined')
-  await patient.next('peer-joined')
+  const { redis, instance: stalled, survivor, patient, patientToken, doctor } = await patientOnChild(t, 'stalled')
 
   // A long stall (as a GC pause or a frozen VM would be): its liveness key lapses, the survivor adopts.
   stalled.child.kill('SIGSTOP')
