@@ -39,8 +39,10 @@ async function stampOnly (r: RedisRegistry, peerId: string, owner: string, n: nu
   return seq
 }
 
-/** Records the peers a registry was told to retire; orphans end as they would without a hub. */
-/** Records the peers `r` lets go of: `<peerId>` when replaced by a socket, `<peerId> (moved)` when adopted by a reaper. */
+/**
+ * Records the peers `r` was told to retire: `<peerId>` when replaced by a socket, `<peerId> (moved)`
+ * when adopted by a reaper. Orphans end as they would without a hub.
+ */
 function onTakeover (r: RedisRegistry, retired: string[]): void {
   r.listen({ takenOver: (peerId, _epoch, moved) => retired.push(moved ? `${peerId} (moved)` : peerId), orphaned: async (peerId) => { await r.deleteSession(peerId) }, revoked: async () => {}, roomDeadline: async () => {}, missedDeparture: async () => {}, missedArrival: async () => {} })
 }
