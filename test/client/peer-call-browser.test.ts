@@ -71,7 +71,10 @@ if (skip === false) {
     const [a, b] = await pair(t, 'relay', { relay: true, refreshLeadMs: 120_000 })
     const before = await a.info()
     await a.openChannel('chat')
+    // Seen once on a loaded CI runner (Node 24 run): A kept its offer out 15 s with no answer. B's side
+    // goes into the failure message, so the next occurrence says which side stalled.
     const ia = await a.waitFor('connected over a relay', (i) => connected(i) && i.openChannels.length === 1 && i.selectedLocal === 'relay')
+      .catch(async (err: Error) => { throw new Error(`${err.message}; B: ${JSON.stringify(await b.info())}`) })
     await b.waitFor('connected', (i) => connected(i) && i.openChannels.length === 1)
     t.equal(ia.selectedLocal, 'relay', 'the selected local candidate is a TURN relay')
 
