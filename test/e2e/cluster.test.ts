@@ -65,6 +65,14 @@ if (skip === false) {
     return { a, b, peers }
   }
 
+  /**
+   * Page problems after a drain, less the two console lines a drain may cause and the client retries:
+   * a reconnect that reached the draining instance before the balancer stopped routing to it (its
+   * WebSocket handshake cut off, or its preflight answered 503). Anything else still counts.
+   */
+  const DRAIN_RETRY = /^console: (WebSocket connection to 'ws:\/\/127\.0\.0\.1:\d+\/v1\/signal\?[^']*' failed: Connection closed before receiving a handshake response|Failed to load resource: the server responded with a status of 503 \(Service Unavailable\))$/
+  const problemsAfterDrain = (...pages: DemoPage[]): string[] => pages.flatMap((p) => p.problems).filter((line) => !DRAIN_RETRY.test(line))
+
   async function chatBothWays (a: DemoPage, b: DemoPage, text: string): Promise<void> {
     await a.chat(`${text} (from A)`)
     await b.waitFor('shown A\'s line', (s) => s.chat.some((c) => c.from === 'them' && c.text === `${text} (from A)`))
@@ -130,7 +138,7 @@ if (skip === false) {
       t.notOk(bNew.some((e) => e.startsWith('peer-left')), `B never saw peer-left (B's events since the drain: ${bNew.join(', ')})`)
       t.equal(after.events.filter((e) => e === 'call created').length, 1, 'A kept its RTCPeerConnection')
       await chatBothWays(a, b, 'after the drain')
-      t.same([...a.problems, ...b.problems], [], 'no page errors')
+      t.same(problemsAfterDrain(a, b), [], 'no page errors (beyond a retried reconnect)')
     })
   }
 
@@ -154,7 +162,7 @@ if (skip === false) {
       t.equal(s.events.filter((e) => e === 'call created').length, 1, `${name} kept its RTCPeerConnection (media never stopped)`)
     }
     await chatBothWays(a, b, 'after the restart')
-    t.same([...a.problems, ...b.problems], [], 'no page errors')
+    t.same(problemsAfterDrain(a, b), [], 'no page errors (beyond a retried reconnect)')
   })
 }
 else t.test(`scenarios 4 and 6: ${skip}`, { skip }, async () => {})
