@@ -2,8 +2,8 @@
  * One peer's replay buffer for the in-memory registry: the messages written to it since its last `ack`,
  * oldest first, bounded in count and in UTF-8 bytes, so a peer that reconnects gets back what it missed.
  *
- * The frames are kept as their UTF-8 bytes, appended to chunks off the JS heap, with their seq and
- * place in plain number arrays: buffering a frame leaves no JS object behind. Kept as strings (or as a
+ * The frames are kept as their UTF-8 bytes, appended to chunks off the JS heap, each with its seq and
+ * length in front of it: buffering a frame leaves no JS object behind. Kept as strings (or as a
  * buffer each), every frame lived about as long as the client's ack interval (1 s by default), so every
  * young-generation collection copied it and promoted it; V8 grew the young generation because so much
  * survived, and the pauses grew with it, to 5-23 ms at 2,000 messages a second (docs/bench.md, paced
@@ -23,37 +23,53 @@ export interface ReplayLimits {
  * such as `peer-joined`, and an idle connection must stay cheap), each further one twice the last, up to
  * CHUNK_BYTES; a frame larger than that gets a chunk of its own size. A frame that does not fit in what
  * is left of the newest chunk starts a new one, so the chunks a peer holds come to at most twice its
- * buffered bytes plus two chunks (the oldest one's acknowledged part, the newest one's unwritten part),
- * and to nothing once everything is acknowledged.
+ * buffered records (frames and their 12-byte headers) plus two chunks (the oldest one's acknowledged
+ * part, the newest one's unwritten part), and to nothing once everything is acknowledged.
  */
 export const FIRST_CHUNK_BYTES = 512
 export const CHUNK_BYTES = 8 * 1024
 
-/** Per message in `meta`: seq, chunk number, start and end of its bytes in that chunk. */
-const STRIDE = 4
+/**
+ * Each buffered message is a record in its chunk: its seq (a float64), the length of its frame (a
+ * uint32) and the frame's bytes. A record never spans two chunks. Where a chunk's records end before
+ * the chunk does, the next 12 bytes (when there is room for them) hold END as the length.
+ *
+ * Keeping seq and place inside the chunk instead of in a JS array matters: an array of four numbers per
+ * message grew and was copied all through an ack interval and lived as long as the interval, so it was
+ * promoted to the old generation; that was most of what a relayed message promoted (about 100 of 170
+ * bytes), and the old generation then filled up about twice a second (docs/bench.md, GC).
+ */
+export const RECORD_HEADER_BYTES = 12
+const END = 0xffffffff
 
 export class ReplayBuffer {
-  /** STRIDE numbers per buffered message, the oldest at `first`. */
-  private meta: number[] = []
-  private first = 0
-  /** The chunks still holding buffered messages; chunks[i] is chunk number `chunkBase + i`. */
+  /** The chunks still holding buffered messages, the oldest message's first. */
   private chunks: Buffer[] = []
-  private chunkBase = 0
+  /** Where the oldest message's record starts in chunks[0]. */
+  private head = 0
   /** Bytes written to the newest chunk. */
   private used = 0
+  /** The size of the next chunk started while the buffer is empty (see dropOldest). */
+  private firstChunkBytes = FIRST_CHUNK_BYTES
+  /** Chunks started since the buffer was last empty. */
+  private chunksStarted = 0
+  /** Where the newest message's frame is in the newest chunk. */
+  private newestStart = 0
+  private newestEnd = 0
+  private count = 0
   /** UTF-8 bytes of the buffered frames. */
   bytes = 0
 
-  /** Bytes of the chunks held (the frames' bytes and what is left of their chunks). */
+  /** How many messages are buffered. */
+  get size (): number {
+    return this.count
+  }
+
+  /** Bytes of the chunks held (the frames' bytes, their records' headers and what is left of their chunks). */
   get chunkBytes (): number {
     let n = 0
     for (const chunk of this.chunks) n += chunk.length
     return n
-  }
-
-  /** How many messages are buffered. */
-  get size (): number {
-    return (this.meta.length - this.first) / STRIDE
   }
 
   /**
@@ -65,82 +81,95 @@ export class ReplayBuffer {
   push (seq: number, head: string, payload: string, tail: string, limits: ReplayLimits): number {
     const length = Buffer.byteLength(head) + Buffer.byteLength(payload) + Buffer.byteLength(tail)
     let dropped = 0
-    while (this.size > 0 && (this.size + 1 > limits.messages || this.bytes + length > limits.bytes)) dropped = this.dropOldest()
+    while (this.count > 0 && (this.count + 1 > limits.messages || this.bytes + length > limits.bytes)) dropped = this.dropOldest()
     if (length > limits.bytes || limits.messages < 1) return seq
-    let last = this.chunks.length - 1
-    let chunk = this.chunks[last]
-    if (chunk === undefined || this.used + length > chunk.length) {
-      const size = chunk === undefined ? FIRST_CHUNK_BYTES : Math.min(2 * chunk.length, CHUNK_BYTES)
-      chunk = Buffer.allocUnsafeSlow(Math.max(size, length))
+    const record = RECORD_HEADER_BYTES + length
+    let chunk = this.chunks[this.chunks.length - 1]
+    if (chunk === undefined || this.used + record > chunk.length) {
+      if (chunk !== undefined && this.used + RECORD_HEADER_BYTES <= chunk.length) chunk.writeUInt32LE(END, this.used + 8)
+      const size = chunk === undefined ? this.firstChunkBytes : Math.min(2 * chunk.length, CHUNK_BYTES)
+      chunk = Buffer.allocUnsafeSlow(Math.max(size, record))
       this.chunks.push(chunk)
+      this.chunksStarted++
       this.used = 0
-      last++
     }
     const start = this.used
-    let end = start + chunk.write(head, start)
+    chunk.writeDoubleLE(seq, start)
+    chunk.writeUInt32LE(length, start + 8)
+    const frame = start + RECORD_HEADER_BYTES
+    let end = frame + chunk.write(head, frame)
     if (payload.length > 0) end += chunk.write(payload, end)
     if (tail.length > 0) end += chunk.write(tail, end)
     this.used = end
-    this.meta.push(seq, this.chunkBase + last, start, end)
+    this.newestStart = frame
+    this.newestEnd = end
+    this.count++
     this.bytes += length
     return dropped
   }
 
   /** The newest buffered message's bytes (a view of its chunk). Only while the buffer is not empty. */
   newest (): Buffer {
-    return this.frameAt(this.meta.length - STRIDE)
+    return (this.chunks[this.chunks.length - 1] as Buffer).subarray(this.newestStart, this.newestEnd)
   }
 
   /** Drops every message up to `seq` (acknowledged); returns the highest seq dropped, or 0. */
   ackThrough (seq: number): number {
     let dropped = 0
-    while (this.size > 0 && (this.meta[this.first] as number) <= seq) dropped = this.dropOldest()
+    while (this.count > 0 && (this.chunks[0] as Buffer).readDoubleLE(this.head) <= seq) dropped = this.dropOldest()
     return dropped
   }
 
   /** The buffered messages after `lastSeq`, oldest first, as views of their chunks. */
   since (lastSeq: number): Array<{ seq: number, json: Buffer }> {
     const out: Array<{ seq: number, json: Buffer }> = []
-    for (let i = this.first; i < this.meta.length; i += STRIDE) {
-      const seq = this.meta[i] as number
-      if (seq > lastSeq) out.push({ seq, json: this.frameAt(i) })
+    let c = 0
+    let at = this.head
+    for (let left = this.count; left > 0; left--) {
+      let chunk = this.chunks[c] as Buffer
+      if (!hasRecordAt(chunk, at)) {
+        chunk = this.chunks[++c] as Buffer
+        at = 0
+      }
+      const seq = chunk.readDoubleLE(at)
+      const frame = at + RECORD_HEADER_BYTES
+      at = frame + chunk.readUInt32LE(at + 8)
+      if (seq > lastSeq) out.push({ seq, json: chunk.subarray(frame, at) })
     }
     return out
   }
 
-  private frameAt (i: number): Buffer {
-    const m = this.meta
-    return (this.chunks[(m[i + 1] as number) - this.chunkBase] as Buffer).subarray(m[i + 2], m[i + 3])
-  }
-
   /** Only while the buffer is not empty. */
   private dropOldest (): number {
-    const m = this.meta
-    const i = this.first
-    const seq = m[i] as number
-    this.bytes -= (m[i + 3] as number) - (m[i + 2] as number)
-    this.first += STRIDE
-    if (this.first === m.length) {
-      // Empty: a fresh array has no backing store (most peers are idle with nothing unacknowledged),
-      // and the chunks go, the newest too, so an idle peer holds no chunk.
-      this.meta = []
-      this.first = 0
+    const chunk = this.chunks[0] as Buffer
+    const seq = chunk.readDoubleLE(this.head)
+    const length = chunk.readUInt32LE(this.head + 8)
+    this.bytes -= length
+    this.head += RECORD_HEADER_BYTES + length
+    if (--this.count === 0) {
+      // Empty: the chunks go, the newest too, so an idle peer holds no chunk. The next message starts a
+      // chunk as large as the newest one (half as large when everything since the buffer was last empty
+      // fitted in that one): a peer in a call gets 8 KB chunks at once instead of growing from 512 bytes
+      // again after every ack (each chunk is a JS object that lives until the ack, so it is promoted),
+      // and a peer gone quiet comes back down to FIRST_CHUNK_BYTES.
+      const newest = (this.chunks[this.chunks.length - 1] as Buffer).length
+      this.firstChunkBytes = Math.max(FIRST_CHUNK_BYTES, Math.min(CHUNK_BYTES, this.chunksStarted > 1 ? newest : Math.floor(newest / 2)))
+      this.chunksStarted = 0
       this.chunks = []
-      this.chunkBase = 0
+      this.head = 0
       this.used = 0
       return seq
     }
-    // Chunks before the oldest message's are done with.
-    const oldestChunk = m[this.first + 1] as number
-    while (this.chunkBase < oldestChunk) {
+    // The oldest chunk is done with once its last record went: the next message is in the next chunk.
+    if (this.chunks.length > 1 && !hasRecordAt(chunk, this.head)) {
       this.chunks.shift()
-      this.chunkBase++
-    }
-    // A peer that never acks keeps evicting: the consumed front of `meta` is cut off now and then.
-    if (this.first >= 64 * STRIDE && this.first * 2 >= m.length) {
-      this.meta = m.slice(this.first)
-      this.first = 0
+      this.head = 0
     }
     return seq
   }
+}
+
+/** Whether a record starts at `at`: past a chunk's last record come END or too little room for a header. */
+function hasRecordAt (chunk: Buffer, at: number): boolean {
+  return at + RECORD_HEADER_BYTES <= chunk.length && chunk.readUInt32LE(at + 8) !== END
 }

@@ -1,10 +1,15 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { CHUNK_BYTES, ReplayBuffer, type ReplayLimits } from '../../../plugins/registry/replay-buffer.js'
+import { CHUNK_BYTES, FIRST_CHUNK_BYTES, RECORD_HEADER_BYTES, ReplayBuffer, type ReplayLimits } from '../../../plugins/registry/replay-buffer.js'
 
 /** The buffered frames (UTF-8 bytes) as text. */
 function texts (frames: Array<{ seq: number, json: Buffer }>): Array<{ seq: number, json: string }> {
   return frames.map(({ seq, json }) => ({ seq, json: json.toString('utf8') }))
+}
+
+/** The most chunk memory a buffer may hold for what it has buffered. */
+function held (buffer: ReplayBuffer): number {
+  return 2 * (buffer.bytes + RECORD_HEADER_BYTES * buffer.size) + 2 * CHUNK_BYTES
 }
 
 /** The buffer's rules written the plain way: an array of messages, the oldest dropped first. */
@@ -58,21 +63,54 @@ t.test('a frame handed out stays as it was: chunks are never written over, also 
   t.ok(handedOut.every(({ view, json }) => view.toString('utf8') === json), 'every view still reads its own message')
 })
 
-t.test('memory held: at most twice the frames plus two chunks, and a frame larger than a chunk gets one of its size', async (t) => {
+t.test('memory held: at most twice the records (frames and headers) plus two chunks, and a frame larger than a chunk gets one of its size', async (t) => {
   const buffer = new ReplayBuffer()
   const limits = { messages: 1000, bytes: 1_000_000 }
   const candidate = `{"c":"${'x'.repeat(240)}"}`
   for (let seq = 1; seq <= 300; seq++) {
     buffer.push(seq, candidate.slice(0, 6), candidate.slice(6, -1), '}', limits)
     if (seq % 40 === 0) buffer.ackThrough(seq - 20)
-    t.ok(buffer.chunkBytes <= 2 * buffer.bytes + 2 * CHUNK_BYTES, `at seq ${seq}: ${buffer.chunkBytes} bytes of chunks for ${buffer.bytes} of frames`)
+    t.ok(buffer.chunkBytes <= held(buffer), `at seq ${seq}: ${buffer.chunkBytes} bytes of chunks for ${buffer.bytes} of frames`)
   }
   const big = `{"d":"${'y'.repeat(3 * CHUNK_BYTES)}"}`
   buffer.push(301, big, '', '', limits)
   t.equal(buffer.newest().toString('utf8'), big)
-  t.ok(buffer.chunkBytes <= 2 * buffer.bytes + 2 * CHUNK_BYTES)
+  t.ok(buffer.chunkBytes <= held(buffer))
   t.equal(buffer.ackThrough(301), 301)
   t.equal(buffer.chunkBytes, 0)
+})
+
+t.test('a chunk filled exactly, or with too little room left for another header, and the chunk after it', async (t) => {
+  const limits = { messages: 100, bytes: 100_000 }
+  for (let left = 0; left <= 2 * RECORD_HEADER_BYTES; left++) {
+    const buffer = new ReplayBuffer()
+    // The first chunk is FIRST_CHUNK_BYTES (512): one record that leaves `left` bytes of it.
+    const first = `{"f":"${'a'.repeat(512 - RECORD_HEADER_BYTES - left - 8)}"}`
+    const sent = [first, '{"s":2}', `{"t":"${'b'.repeat(700)}"}`]
+    sent.forEach((json, i) => buffer.push(i + 1, json, '', '', limits))
+    t.strictSame(texts(buffer.since(0)), sent.map((json, i) => ({ seq: i + 1, json })), `${left} bytes left: all three, in order`)
+    t.equal(buffer.ackThrough(1), 1, `${left} bytes left: the first acknowledged`)
+    t.strictSame(texts(buffer.since(0)), sent.slice(1).map((json, i) => ({ seq: i + 2, json })), `${left} bytes left: the other two`)
+    // The second record (7 bytes and its header) fits in what the first left, or starts the 1 KB chunk
+    // that the third joins: the first chunk goes once no record is left in it.
+    const secondInFirst = left >= 7 + RECORD_HEADER_BYTES
+    t.equal(buffer.chunkBytes, secondInFirst ? 512 + 1024 : 1024, `${left} bytes left: ${secondInFirst ? 'both chunks stay' : 'the first chunk went with its only record'}`)
+  }
+})
+
+t.test('after an ack, a busy peer starts a full chunk at once; a peer gone quiet comes back down to the first size', async (t) => {
+  const buffer = new ReplayBuffer()
+  const limits = { messages: 1000, bytes: 1_000_000 }
+  let seq = 0
+  for (let i = 0; i < 20; i++) buffer.push(++seq, `{"d":"${'x'.repeat(1000)}"}`, '', '', limits)
+  t.equal(buffer.ackThrough(seq), seq)
+  t.equal(buffer.chunkBytes, 0)
+  // Then one short message per ack: each fits in one chunk, so each next chunk is half the last.
+  for (const expected of [CHUNK_BYTES, CHUNK_BYTES / 2, CHUNK_BYTES / 4, CHUNK_BYTES / 8, FIRST_CHUNK_BYTES, FIRST_CHUNK_BYTES]) {
+    buffer.push(++seq, '{"type":"peer-left"}', '', '', limits)
+    t.equal(buffer.chunkBytes, expected, `then a chunk of ${expected} bytes`)
+    buffer.ackThrough(seq)
+  }
 })
 
 t.test('the byte limit counts UTF-8 bytes: four 3-byte characters fill a 12-byte buffer', async (t) => {
@@ -106,7 +144,7 @@ t.test('property: the same messages, drops and bytes as the plain model, whateve
       }
       if (buffer.size !== model.messages.length || buffer.bytes !== model.bytes()) return false
       if (JSON.stringify(texts(buffer.since(0))) !== JSON.stringify(model.messages)) return false
-      if (buffer.chunkBytes > 2 * buffer.bytes + 2 * CHUNK_BYTES) return false
+      if (buffer.chunkBytes > held(buffer)) return false
     }
     const lastSeq = Math.max(0, seq - 3)
     return JSON.stringify(texts(buffer.since(lastSeq))) === JSON.stringify(model.messages.filter((m) => m.seq > lastSeq))
