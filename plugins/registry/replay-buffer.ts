@@ -49,10 +49,6 @@ export class ReplayBuffer {
   private head = 0
   /** Bytes written to the newest chunk. */
   private used = 0
-  /** The size of the next chunk started while the buffer is empty (see dropOldest). */
-  private firstChunkBytes = FIRST_CHUNK_BYTES
-  /** Chunks started since the buffer was last empty. */
-  private chunksStarted = 0
   /** Where the newest message's frame is in the newest chunk. */
   private newestStart = 0
   private newestEnd = 0
@@ -87,10 +83,9 @@ export class ReplayBuffer {
     let chunk = this.chunks[this.chunks.length - 1]
     if (chunk === undefined || this.used + record > chunk.length) {
       if (chunk !== undefined && this.used + RECORD_HEADER_BYTES <= chunk.length) chunk.writeUInt32LE(END, this.used + 8)
-      const size = chunk === undefined ? this.firstChunkBytes : Math.min(2 * chunk.length, CHUNK_BYTES)
+      const size = chunk === undefined ? FIRST_CHUNK_BYTES : Math.min(2 * chunk.length, CHUNK_BYTES)
       chunk = Buffer.allocUnsafeSlow(Math.max(size, record))
       this.chunks.push(chunk)
-      this.chunksStarted++
       this.used = 0
     }
     const start = this.used
@@ -147,14 +142,7 @@ export class ReplayBuffer {
     this.bytes -= length
     this.head += RECORD_HEADER_BYTES + length
     if (--this.count === 0) {
-      // Empty: the chunks go, the newest too, so an idle peer holds no chunk. The next message starts a
-      // chunk as large as the newest one (half as large when everything since the buffer was last empty
-      // fitted in that one): a peer in a call gets 8 KB chunks at once instead of growing from 512 bytes
-      // again after every ack (each chunk is a JS object that lives until the ack, so it is promoted),
-      // and a peer gone quiet comes back down to FIRST_CHUNK_BYTES.
-      const newest = (this.chunks[this.chunks.length - 1] as Buffer).length
-      this.firstChunkBytes = Math.max(FIRST_CHUNK_BYTES, Math.min(CHUNK_BYTES, this.chunksStarted > 1 ? newest : Math.floor(newest / 2)))
-      this.chunksStarted = 0
+      // Empty: the chunks go, the newest too, so an idle peer holds no chunk.
       this.chunks = []
       this.head = 0
       this.used = 0

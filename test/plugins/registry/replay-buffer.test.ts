@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { CHUNK_BYTES, FIRST_CHUNK_BYTES, RECORD_HEADER_BYTES, ReplayBuffer, type ReplayLimits } from '../../../plugins/registry/replay-buffer.js'
+import { CHUNK_BYTES, RECORD_HEADER_BYTES, ReplayBuffer, type ReplayLimits } from '../../../plugins/registry/replay-buffer.js'
 
 /** The buffered frames (UTF-8 bytes) as text. */
 function texts (frames: Array<{ seq: number, json: Buffer }>): Array<{ seq: number, json: string }> {
@@ -95,21 +95,6 @@ t.test('a chunk filled exactly, or with too little room left for another header,
     // that the third joins: the first chunk goes once no record is left in it.
     const secondInFirst = left >= 7 + RECORD_HEADER_BYTES
     t.equal(buffer.chunkBytes, secondInFirst ? 512 + 1024 : 1024, `${left} bytes left: ${secondInFirst ? 'both chunks stay' : 'the first chunk went with its only record'}`)
-  }
-})
-
-t.test('after an ack, a busy peer starts a full chunk at once; a peer gone quiet comes back down to the first size', async (t) => {
-  const buffer = new ReplayBuffer()
-  const limits = { messages: 1000, bytes: 1_000_000 }
-  let seq = 0
-  for (let i = 0; i < 20; i++) buffer.push(++seq, `{"d":"${'x'.repeat(1000)}"}`, '', '', limits)
-  t.equal(buffer.ackThrough(seq), seq)
-  t.equal(buffer.chunkBytes, 0)
-  // Then one short message per ack: each fits in one chunk, so each next chunk is half the last.
-  for (const expected of [CHUNK_BYTES, CHUNK_BYTES / 2, CHUNK_BYTES / 4, CHUNK_BYTES / 8, FIRST_CHUNK_BYTES, FIRST_CHUNK_BYTES]) {
-    buffer.push(++seq, '{"type":"peer-left"}', '', '', limits)
-    t.equal(buffer.chunkBytes, expected, `then a chunk of ${expected} bytes`)
-    buffer.ackThrough(seq)
   }
 })
 
