@@ -34,10 +34,10 @@ export const CHUNK_BYTES = 8 * 1024
  * uint32) and the frame's bytes. A record never spans two chunks. Where a chunk's records end before
  * the chunk does, the next 12 bytes (when there is room for them) hold END as the length.
  *
- * Keeping seq and place inside the chunk instead of in a JS array matters: an array of four numbers per
- * message grew and was copied all through an ack interval and lived as long as the interval, so it was
- * promoted to the old generation; that was most of what a relayed message promoted (about 100 of 170
- * bytes), and the old generation then filled up about twice a second (docs/bench.md, GC).
+ * Keeping seq and length inside the chunk instead of in a JS array matters: an array of four numbers
+ * per message grew and was copied all through an ack interval and lived as long as the interval, so it
+ * was promoted to the old generation: that was most of what a relayed message promoted (about 170 bytes
+ * before, 85-98 after; docs/bench.md, runs H and I).
  */
 export const RECORD_HEADER_BYTES = 12
 const END = 0xffffffff
