@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { CHUNK_BYTES, RECORD_HEADER_BYTES, ReplayBuffer, type ReplayLimits } from '../../../plugins/registry/replay-buffer.js'
+import { CHUNK_BYTES, FIRST_CHUNK_BYTES, RECORD_HEADER_BYTES, ReplayBuffer, type ReplayLimits } from '../../../plugins/registry/replay-buffer.js'
 
 /** The buffered frames (UTF-8 bytes) as text. */
 function texts (frames: Array<{ seq: number, json: Buffer }>): Array<{ seq: number, json: string }> {
@@ -84,17 +84,17 @@ t.test('a chunk filled exactly, or with too little room left for another header,
   const limits = { messages: 100, bytes: 100_000 }
   for (let left = 0; left <= 2 * RECORD_HEADER_BYTES; left++) {
     const buffer = new ReplayBuffer()
-    // The first chunk is FIRST_CHUNK_BYTES (512): one record that leaves `left` bytes of it.
-    const first = `{"f":"${'a'.repeat(512 - RECORD_HEADER_BYTES - left - 8)}"}`
+    // The first chunk is FIRST_CHUNK_BYTES: one record that leaves `left` bytes of it.
+    const first = `{"f":"${'a'.repeat(FIRST_CHUNK_BYTES - RECORD_HEADER_BYTES - left - 8)}"}`
     const sent = [first, '{"s":2}', `{"t":"${'b'.repeat(700)}"}`]
     sent.forEach((json, i) => buffer.push(i + 1, json, '', '', limits))
     t.strictSame(texts(buffer.since(0)), sent.map((json, i) => ({ seq: i + 1, json })), `${left} bytes left: all three, in order`)
     t.equal(buffer.ackThrough(1), 1, `${left} bytes left: the first acknowledged`)
     t.strictSame(texts(buffer.since(0)), sent.slice(1).map((json, i) => ({ seq: i + 2, json })), `${left} bytes left: the other two`)
-    // The second record (7 bytes and its header) fits in what the first left, or starts the 1 KB chunk
-    // that the third joins: the first chunk goes once no record is left in it.
+    // The second record (7 bytes and its header) fits in what the first left, or starts the next chunk
+    // (twice as large) that the third joins: the first chunk goes once no record is left in it.
     const secondInFirst = left >= 7 + RECORD_HEADER_BYTES
-    t.equal(buffer.chunkBytes, secondInFirst ? 512 + 1024 : 1024, `${left} bytes left: ${secondInFirst ? 'both chunks stay' : 'the first chunk went with its only record'}`)
+    t.equal(buffer.chunkBytes, secondInFirst ? 3 * FIRST_CHUNK_BYTES : 2 * FIRST_CHUNK_BYTES, `${left} bytes left: ${secondInFirst ? 'both chunks stay' : 'the first chunk went with its only record'}`)
   }
 })
 
