@@ -5,7 +5,7 @@ import { asSwitchboardError, ClientErrorCode, SwitchboardError } from './errors.
 import { requestJson, type FetchLike, type IceServersResult, type PreflightResult } from './http.js'
 import { callQualityReport, DEFAULT_STATS_INTERVAL_MS, MIN_STATS_INTERVAL_MS, type CallQualityReport, type StatsSnapshot, type StatsSource } from './stats.js'
 import { BEARER_SUBPROTOCOL_PREFIX, CloseCode, PREFLIGHT_PATH, reconnectableClose, REPLAYED_TYPES, RETRYABLE_CODES, SUBPROTOCOL, TURN_CREDENTIALS_PATH } from './protocol.js'
-import { retireSocket, SOCKET_OPEN, type SocketConstructor, type SocketLike } from './transport.js'
+import { retireSocket, SOCKET_OPEN, SOCKET_OPTIONS, type SocketConstructor, type SocketLike } from './transport.js'
 import { endpoints, type Endpoints } from './urls.js'
 
 export type WelcomeMessage = ServerMessageOf<'welcome'>
@@ -344,7 +344,7 @@ export class SwitchboardClient extends Emitter<SwitchboardEvents> {
     return new Promise<WelcomeMessage>((resolve, reject) => {
       let socket: SocketLike
       try {
-        socket = new WS(url.toString(), [SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX + token])
+        socket = new WS(url.toString(), [SUBPROTOCOL, BEARER_SUBPROTOCOL_PREFIX + token], SOCKET_OPTIONS)
       } catch (err) {
         reject(new SwitchboardError(ClientErrorCode.CONNECT_FAILED, `Cannot open a WebSocket: ${err instanceof Error ? err.message : String(err)}`, { cause: err }))
         return

@@ -54,7 +54,8 @@ export interface PeerCallOptions {
 }
 
 /**
- * Why a call closed: close() was called; the remote peer left the room; ICE restarts ran out; the
+ * Why a call closed: close() was called; the remote peer left the room; ICE restarts ran out (or
+ * the connection was closed under the call, which libdatachannel does when it fails); the
  * client closed for good; the room was ended (admin API, or its maximum duration); this peer was
  * removed from the room (admin API).
  */
@@ -433,6 +434,11 @@ export class PeerCall extends Emitter<PeerCallEvents> {
       this.scheduleRestart('failed', 0)
     } else if (state === 'disconnected') {
       this.scheduleRestart('disconnected', this.restart.disconnectedTimeoutMs)
+    } else if (state === 'closed') {
+      // Closed under the call: close() removes this handler first. libdatachannel closes a
+      // connection by itself once it failed or the other side closed it, and a closed connection
+      // cannot restart: the app learns the call is over and can start a new one.
+      this.shutdown('failed')
     }
   }
 

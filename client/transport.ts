@@ -21,7 +21,23 @@ export interface SocketLike {
   close (code?: number, reason?: string): void
 }
 
-export type SocketConstructor = new (url: string, protocols?: string | string[]) => SocketLike
+/**
+ * A WebSocket class: the browser's (or Node's global one) takes the first two arguments; `ws` also
+ * reads the third (see SOCKET_OPTIONS).
+ */
+export type SocketConstructor = new (url: string, protocols?: string | string[], options?: SocketOptions) => SocketLike
+
+/** What the client asks of a WebSocket implementation beyond the WHATWG constructor. */
+export interface SocketOptions { allowSynchronousEvents?: boolean }
+
+/**
+ * One message per task, as in browsers. `ws` emits every frame of one read in a single go by
+ * default, so code that resumes after an `await` (a PeerCall created once `peer-joined` resolved)
+ * ran only after the frames behind it had been emitted, and missed them: under load the partner's
+ * offer arrived in the same read as its peer-joined and no call was there to take it. Browsers and
+ * Node's own WebSocket ignore the third argument.
+ */
+export const SOCKET_OPTIONS: SocketOptions = { allowSynchronousEvents: false }
 
 export const SOCKET_CONNECTING = 0
 export const SOCKET_OPEN = 1

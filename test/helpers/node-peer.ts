@@ -85,8 +85,7 @@ async function main (): Promise<Record<string, unknown>> {
   const client = new SwitchboardClient({ url: env('SWB_URL'), token: env('SWB_TOKEN'), WebSocket: TracedWebSocket })
   await client.connect()
   mark('signaling connected')
-  // Listening before joining: the partner's peer-joined can arrive in the same read as our joined,
-  // before the code after `await client.join()` runs.
+  // Listening before joining: the partner may join at any moment, even before join() has returned here.
   const partnerJoined = client.waitFor('peer-joined', { filter: (m) => m.room === room, timeoutMs: 40_000 })
   partnerJoined.catch(() => {}) // not awaited when the partner was there first
   const joined = await client.join(room)
