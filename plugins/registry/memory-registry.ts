@@ -1,7 +1,8 @@
 import type { PeerInfo } from '../signaling/messages.js'
 import { DEFAULT_REVOCATION_RETENTION_SECONDS, Revocations } from './revocations.js'
 import { endedRoom } from './membership.js'
-import { ReplayBuffer, type ReplayLimits } from './replay-buffer.js'
+import { ChunkPool } from './chunk-pool.js'
+import { CHUNK_BYTES, FIRST_CHUNK_BYTES, ReplayBuffer, type ReplayLimits } from './replay-buffer.js'
 import {
   NO_MEMBERSHIP_LISTENER, stampSeq, type Claim, type Departure, type DeliveryOutcome, type JoinLimits, type JoinOutcome, type LeaveReason,
   type MemberState, type MembershipListener, type RegistryCounters, type RegistryEvents, type RegistryLimits, type RelayBody, type RelayOutcome, type ReplayOutcome,
@@ -25,7 +26,20 @@ interface PeerState {
   /** Highest seq dropped from the buffer because it was full: replay from before it is impossible. */
   evictedThrough: number
   sink?: Sink
+  /**
+   * A sink of this peer's was replaced or detached before it had written everything: views of the
+   * buffer's chunks may still be queued there, so its chunks never go back to the pool.
+   */
+  unflushedSink?: true
 }
+
+/**
+ * Most bytes of acknowledged replay chunks kept for reuse (chunk-pool.ts), for the whole process. Under
+ * traffic a freed chunk is taken again within milliseconds, so the pool rarely holds more than a few
+ * hundred KB; the bound is what stays held after the traffic (as much as one peer's default backlog
+ * limit, and about 0.1 KB per connection next to 10,000 idle ones).
+ */
+export const CHUNK_POOL_BYTES = 1024 * 1024
 
 /** A room's record beside its members: kept while it has members or settings. */
 interface RoomRecord {
@@ -57,10 +71,17 @@ export class MemoryRegistry implements RoomRegistry {
   private membership: MembershipListener = NO_MEMBERSHIP_LISTENER
 
   private readonly replayLimits: ReplayLimits
+  /** Where the replay buffers' chunks come from and go back to. */
+  private readonly chunks = new ChunkPool(FIRST_CHUNK_BYTES, CHUNK_BYTES, CHUNK_POOL_BYTES)
 
   constructor (limits: RegistryLimits, private readonly now: () => number = Date.now) {
     this.replayLimits = { messages: limits.bufferMessages, bytes: limits.bufferBytes }
     this.revocations = new Revocations(limits.revocationRetentionMs ?? DEFAULT_REVOCATION_RETENTION_SECONDS * 1000, now)
+  }
+
+  /** Bytes of acknowledged replay chunks waiting in the pool to be written again (tests, diagnostics). */
+  get pooledChunkBytes (): number {
+    return this.chunks.bytes
   }
 
   async acquireConnection (userId: string, max: number): Promise<boolean> {
@@ -90,7 +111,7 @@ export class MemoryRegistry implements RoomRegistry {
   }
 
   async createSession (peerId: string, userId: string, resumeTokenHash: string): Promise<void> {
-    this.peers.set(peerId, { userId, resumeTokenHash, rooms: new Set(), seq: 0, epoch: 0, buffer: new ReplayBuffer(), evictedThrough: 0 })
+    this.peers.set(peerId, { userId, resumeTokenHash, rooms: new Set(), seq: 0, epoch: 0, buffer: new ReplayBuffer(this.chunks), evictedThrough: 0 })
     this.byResumeToken.set(resumeTokenHash, peerId)
   }
 
@@ -240,19 +261,26 @@ export class MemoryRegistry implements RoomRegistry {
   ack (peerId: string, seq: number): void {
     const peer = this.peers.get(peerId)
     if (!peer) return
-    // Gone like an eviction: a replay from before it must fail, not silently skip it.
-    const acked = peer.buffer.ackThrough(seq)
+    // Gone like an eviction: a replay from before it must fail, not silently skip it. The chunks emptied
+    // are written over with other peers' messages: only when no view of them can still be on its way to
+    // this peer (the ack may claim more than the client read; a resume may still hold some).
+    const recycle = peer.unflushedSink === undefined && peer.sink !== undefined && peer.sink.flushed()
+    const acked = peer.buffer.ackThrough(seq, recycle)
     if (acked > 0) peer.evictedThrough = acked
   }
 
   attach (peerId: string, sink: Sink): void {
     const peer = this.peers.get(peerId)
-    if (peer) peer.sink = sink
+    if (!peer) return
+    if (peer.sink !== undefined && peer.sink !== sink && !peer.sink.flushed()) peer.unflushedSink = true
+    peer.sink = sink
   }
 
   detach (peerId: string, sink: Sink): void {
     const peer = this.peers.get(peerId)
-    if (peer?.sink === sink) delete peer.sink
+    if (peer?.sink !== sink) return
+    if (!sink.flushed()) peer.unflushedSink = true
+    delete peer.sink
   }
 
   // ---- administration (plugins/admin) ------------------------------------------------------------

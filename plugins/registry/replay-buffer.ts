@@ -7,9 +7,13 @@
  * buffer each), every frame lived about as long as the client's ack interval (1 s by default), so every
  * young-generation collection copied it and promoted it; V8 grew the young generation because so much
  * survived, and the pauses grew with it, to 5-23 ms at 2,000 messages a second (docs/bench.md, paced
- * latency). A chunk is written once, front to back, and never reused: a frame still queued on a socket
- * (a view of its chunk) keeps the chunk alive, and no other message can ever be written over it.
+ * latency). A chunk is written front to back. Once every message in it is acknowledged it goes back to
+ * the registry's ChunkPool (chunk-pool.ts) when the caller says no view of it can still be waiting on a
+ * socket (ackThrough), and is written again with other messages; otherwise the garbage collector takes
+ * it, and a frame still queued on a socket (a view of its chunk) keeps it alive.
  */
+
+import { ChunkPool } from './chunk-pool.js'
 
 export interface ReplayLimits {
   /** Most messages kept. */
@@ -21,7 +25,8 @@ export interface ReplayLimits {
 /**
  * Chunk sizes: a peer's first chunk is small (most peers only ever get a few short server messages,
  * such as `peer-joined`, and an idle connection must stay cheap), each further one twice the last, up to
- * CHUNK_BYTES; a frame larger than that gets a chunk of its own size. A frame that does not fit in what
+ * CHUNK_BYTES, and at least the next record's size rounded up to a power of two (the pool's size
+ * classes); a frame larger than CHUNK_BYTES gets a chunk of its own size. A frame that does not fit in what
  * is left of the newest chunk starts a new one, so the chunks a peer holds come to at most twice its
  * buffered records (frames and their 12-byte headers) plus two chunks (the oldest one's acknowledged
  * part, the newest one's unwritten part), and to nothing once everything is acknowledged.
@@ -42,6 +47,9 @@ export const CHUNK_BYTES = 8 * 1024
 export const RECORD_HEADER_BYTES = 12
 const END = 0xffffffff
 
+/** For buffers that keep no chunk for later (tests, tools): every chunk is allocated, none is kept. */
+const NO_POOL = new ChunkPool(FIRST_CHUNK_BYTES, CHUNK_BYTES, 0)
+
 export class ReplayBuffer {
   /** The chunks still holding buffered messages, the oldest message's first. */
   private chunks: Buffer[] = []
@@ -55,6 +63,9 @@ export class ReplayBuffer {
   private count = 0
   /** UTF-8 bytes of the buffered frames. */
   bytes = 0
+
+  /** `pool`: where chunks come from, and where acknowledged ones go back to (ackThrough). */
+  constructor (private readonly pool: ChunkPool = NO_POOL) {}
 
   /** How many messages are buffered. */
   get size (): number {
@@ -84,7 +95,7 @@ export class ReplayBuffer {
     if (chunk === undefined || this.used + record > chunk.length) {
       if (chunk !== undefined && this.used + RECORD_HEADER_BYTES <= chunk.length) chunk.writeUInt32LE(END, this.used + 8)
       const size = chunk === undefined ? FIRST_CHUNK_BYTES : Math.min(2 * chunk.length, CHUNK_BYTES)
-      chunk = Buffer.allocUnsafeSlow(Math.max(size, record))
+      chunk = this.pool.take(this.pool.sizeFor(Math.max(size, record)))
       this.chunks.push(chunk)
       this.used = 0
     }
@@ -103,19 +114,30 @@ export class ReplayBuffer {
     return dropped
   }
 
-  /** The newest buffered message's bytes (a view of its chunk). Only while the buffer is not empty. */
+  /**
+   * The newest buffered message's bytes, a view of its chunk: whoever writes it must say, until it has
+   * been written, that the chunk cannot be recycled (ackThrough). Only while the buffer is not empty.
+   */
   newest (): Buffer {
     return (this.chunks[this.chunks.length - 1] as Buffer).subarray(this.newestStart, this.newestEnd)
   }
 
-  /** Drops every message up to `seq` (acknowledged); returns the highest seq dropped, or 0. */
-  ackThrough (seq: number): number {
+  /**
+   * Drops every message up to `seq` (acknowledged); returns the highest seq dropped, or 0. `recycle`:
+   * the caller knows that no view of these chunks (newest(), since()) is still waiting to be written
+   * anywhere, so the chunks emptied go back to the pool to be written over.
+   */
+  ackThrough (seq: number, recycle = false): number {
     let dropped = 0
-    while (this.count > 0 && (this.chunks[0] as Buffer).readDoubleLE(this.head) <= seq) dropped = this.dropOldest()
+    while (this.count > 0 && (this.chunks[0] as Buffer).readDoubleLE(this.head) <= seq) dropped = this.dropOldest(recycle)
     return dropped
   }
 
-  /** The buffered messages after `lastSeq`, oldest first, as views of their chunks. */
+  /**
+   * The buffered messages after `lastSeq`, oldest first, as copies: a resume may take a while to write
+   * them, and an ack meanwhile may hand their chunks back to the pool. (Resumes are rare; relays, the
+   * hot path, get views: newest().)
+   */
   since (lastSeq: number): Array<{ seq: number, json: Buffer }> {
     const out: Array<{ seq: number, json: Buffer }> = []
     let c = 0
@@ -129,13 +151,13 @@ export class ReplayBuffer {
       const seq = chunk.readDoubleLE(at)
       const frame = at + RECORD_HEADER_BYTES
       at = frame + chunk.readUInt32LE(at + 8)
-      if (seq > lastSeq) out.push({ seq, json: chunk.subarray(frame, at) })
+      if (seq > lastSeq) out.push({ seq, json: Buffer.copyBytesFrom(chunk, frame, at - frame) })
     }
     return out
   }
 
-  /** Only while the buffer is not empty. */
-  private dropOldest (): number {
+  /** Only while the buffer is not empty. Evictions (push, over the limits) never recycle: those frames may still be queued. */
+  private dropOldest (recycle = false): number {
     const chunk = this.chunks[0] as Buffer
     const seq = chunk.readDoubleLE(this.head)
     const length = chunk.readUInt32LE(this.head + 8)
@@ -143,7 +165,8 @@ export class ReplayBuffer {
     this.head += RECORD_HEADER_BYTES + length
     if (--this.count === 0) {
       // Empty: the chunks go, the newest too, so an idle peer holds no chunk.
-      this.chunks = []
+      if (recycle) for (const done of this.chunks) this.pool.give(done)
+      this.chunks.length = 0
       this.head = 0
       this.used = 0
       return seq
@@ -151,6 +174,7 @@ export class ReplayBuffer {
     // The oldest chunk is done with once its last record went: the next message is in the next chunk.
     if (this.chunks.length > 1 && !hasRecordAt(chunk, this.head)) {
       this.chunks.shift()
+      if (recycle) this.pool.give(chunk)
       this.head = 0
     }
     return seq

@@ -13,6 +13,12 @@ export const RegistryUnavailableError = createError<[string]>(`${ERROR_PREFIX}_R
 export interface Sink {
   /** Writes one serialized server message (already stamped with its seq): text, or its UTF-8 bytes. */
   push (json: Frame, seq: number): void
+  /**
+   * True when every frame pushed so far has left this process's hands (the kernel has it, or it was
+   * dropped with the socket): none waits in a queue or a socket buffer here. The in-memory registry
+   * writes a chunk over only then, since the frames it pushes are views of its chunks.
+   */
+  flushed (): boolean
 }
 
 /**

@@ -171,6 +171,11 @@ export class Connection implements Sink, Scheduled {
     else this.write(json, seq)
   }
 
+  /** Sink: nothing held for a resume, nothing in ws's or the TCP socket's buffers (corked writes included). */
+  flushed (): boolean {
+    return this.held === undefined && this.socket.bufferedAmount === 0
+  }
+
   /** The hub handles this socket's close from now on; returns the close code if it closed during the setup. */
   watchClose (setup: SocketSetup): number | undefined {
     this.closeWatched = true

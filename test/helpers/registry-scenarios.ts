@@ -11,10 +11,10 @@ export type RegistryFactory = (limits: RegistryLimits) => Promise<RoomRegistry>
 const ROOMY: RegistryLimits = { bufferMessages: 1000, bufferBytes: 1024 * 1024 }
 const JOIN_LIMITS = { capacity: 2, maxRoomsPerPeer: 2 }
 
-/** A sink that records what it is pushed. */
+/** A sink that records what it is pushed, as text at once: nothing of it is left to write (flushed). */
 function recordingSink (): Sink & { pushed: Array<{ json: string, seq: number }> } {
   const pushed: Array<{ json: string, seq: number }> = []
-  return { pushed, push (json, seq) { pushed.push({ json: String(json), seq }) } }
+  return { pushed, push (json, seq) { pushed.push({ json: String(json), seq }) }, flushed: () => true }
 }
 
 /** A shared registry pushes to sinks asynchronously (through pub/sub): wait for it, briefly. */

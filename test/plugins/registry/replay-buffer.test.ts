@@ -1,6 +1,7 @@
 import t from 'tap'
 import fc from 'fast-check'
 import { CHUNK_BYTES, FIRST_CHUNK_BYTES, RECORD_HEADER_BYTES, ReplayBuffer, type ReplayLimits } from '../../../plugins/registry/replay-buffer.js'
+import { ChunkPool } from '../../../plugins/registry/chunk-pool.js'
 
 /** The buffered frames (UTF-8 bytes) as text. */
 function texts (frames: Array<{ seq: number, json: Buffer }>): Array<{ seq: number, json: string }> {
@@ -50,8 +51,9 @@ t.test('keeps the messages since an ack, oldest first, as they were, non-ASCII i
   t.strictSame(buffer.since(0), [])
 })
 
-t.test('a frame handed out stays as it was: chunks are never written over, also after acks and evictions', async (t) => {
-  const buffer = new ReplayBuffer()
+t.test('a frame handed out stays as it was: without recycling, chunks are never written over, also after acks and evictions', async (t) => {
+  const pool = new ChunkPool(FIRST_CHUNK_BYTES, CHUNK_BYTES, 1024 * 1024)
+  const buffer = new ReplayBuffer(pool)
   const limits = { messages: 3, bytes: 100_000 }
   const handedOut: Array<{ view: Buffer, json: string }> = []
   for (let seq = 1; seq <= 200; seq++) {
@@ -61,6 +63,59 @@ t.test('a frame handed out stays as it was: chunks are never written over, also 
     if (seq % 5 === 0) buffer.ackThrough(seq - 1)
   }
   t.ok(handedOut.every(({ view, json }) => view.toString('utf8') === json), 'every view still reads its own message')
+  t.equal(pool.bytes, 0, 'no chunk went back to the pool')
+})
+
+t.test('recycling: acknowledged chunks go back to the pool and carry the next messages, of this peer or another', async (t) => {
+  const pool = new ChunkPool(FIRST_CHUNK_BYTES, CHUNK_BYTES, 1024 * 1024)
+  const limits = { messages: 1000, bytes: 1_000_000 }
+  const a = new ReplayBuffer(pool)
+  const b = new ReplayBuffer(pool)
+  const offer = (seq: number): string => `{"seq":${seq},"sdp":"${String(seq % 10).repeat(3000)}"}`
+  const usedByA = new Set<ArrayBufferLike>()
+  for (let seq = 1; seq <= 10; seq++) {
+    a.push(seq, offer(seq), '', '', limits)
+    usedByA.add(a.newest().buffer)
+  }
+  const chunksOfA = a.chunkBytes
+  t.ok(usedByA.size >= 4, `A's ten offers took ${usedByA.size} chunks`)
+  t.equal(a.ackThrough(4, true), 4)
+  t.ok(pool.bytes > 0 && pool.bytes < chunksOfA, `the chunks emptied by the ack went back (${pool.bytes} bytes), the others stay`)
+  t.strictSame(texts(a.since(0)), [5, 6, 7, 8, 9, 10].map((seq) => ({ seq, json: offer(seq) })), 'A still has the unacknowledged ones')
+  a.ackThrough(10, true)
+  t.equal(a.chunkBytes, 0, 'an emptied buffer holds no chunk')
+  t.equal(pool.bytes, chunksOfA, 'every chunk of A is in the pool')
+
+  const usedByB = new Set<ArrayBufferLike>()
+  for (let seq = 1; seq <= 10; seq++) {
+    b.push(seq, `{"b":${seq},"sdp":"${'b'.repeat(3000)}"}`, '', '', limits)
+    usedByB.add(b.newest().buffer)
+  }
+  t.ok([...usedByB].every((chunk) => usedByA.has(chunk)), 'B wrote its messages into the chunks A gave back')
+  t.equal(pool.bytes, 0, 'taken from the pool')
+  t.strictSame(texts(b.since(0)).map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 'B reads its own messages')
+  t.ok(texts(b.since(0)).every((m, i) => m.json === `{"b":${i + 1},"sdp":"${'b'.repeat(3000)}"}`), 'each as written')
+
+  // Not recycled: an ack without the caller's word that nothing is queued, and evictions.
+  b.ackThrough(10)
+  t.equal(pool.bytes, 0, 'ackThrough(seq) alone gives nothing back')
+  const small = { messages: 2, bytes: 1_000_000 }
+  for (let seq = 11; seq <= 20; seq++) b.push(seq, offer(seq), '', '', small)
+  t.equal(pool.bytes, 0, 'chunks emptied by evictions (frames that may still be queued) are not given back')
+  t.strictSame(texts(b.since(0)).map((m) => m.seq), [19, 20])
+})
+
+t.test('replayed messages are copies: an ack that recycles their chunks does not change them', async (t) => {
+  const pool = new ChunkPool(FIRST_CHUNK_BYTES, CHUNK_BYTES, 1024 * 1024)
+  const limits = { messages: 1000, bytes: 1_000_000 }
+  const a = new ReplayBuffer(pool)
+  const other = new ReplayBuffer(pool)
+  const sent = [1, 2, 3, 4, 5].map((seq) => `{"seq":${seq},"sdp":"${String(seq).repeat(3000)}"}`)
+  sent.forEach((json, i) => a.push(i + 1, json, '', '', limits))
+  const replayed = a.since(0)
+  a.ackThrough(5, true)
+  for (let seq = 1; seq <= 5; seq++) other.push(seq, `{"x":"${'z'.repeat(3000)}"}`, '', '', limits)
+  t.strictSame(texts(replayed), sent.map((json, i) => ({ seq: i + 1, json })), 'the replay still reads what was buffered')
 })
 
 t.test('memory held: at most twice the records (frames and headers) plus two chunks, and a frame larger than a chunk gets one of its size', async (t) => {
@@ -115,7 +170,12 @@ t.test('property: the same messages, drops and bytes as the plain model, whateve
   )
   fc.assert(fc.property(fc.array(op, { maxLength: 300 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 20, max: 20_000 }), (ops, messages, bytes) => {
     const limits = { messages, bytes }
-    const buffer = new ReplayBuffer()
+    // A pool shared with another buffer that takes chunks from it and gives them back in between: what
+    // one writes into a recycled chunk never shows in the other.
+    const pool = new ChunkPool(FIRST_CHUNK_BYTES, CHUNK_BYTES, 64 * 1024)
+    const buffer = new ReplayBuffer(pool)
+    const neighbour = new ReplayBuffer(pool)
+    let neighbourSeq = 0
     const model = new Model()
     let seq = 0
     for (const o of ops) {
@@ -124,8 +184,11 @@ t.test('property: the same messages, drops and bytes as the plain model, whateve
         // Split as relay-frame.ts splits a relayed message: our head, the sender's payload, the closing brace.
         if (buffer.push(seq, o.json.slice(0, 5), o.json.slice(5, -1), o.json.slice(-1), limits) !== model.push(seq, o.json, limits)) return false
         if (buffer.size > 0 && model.messages.at(-1)?.seq === seq && buffer.newest().toString('utf8') !== o.json) return false
-      } else if (buffer.ackThrough(seq - o.behind) !== model.ackThrough(seq - o.behind)) {
+      } else if (buffer.ackThrough(seq - o.behind, o.behind % 2 === 0) !== model.ackThrough(seq - o.behind)) {
         return false
+      } else {
+        for (let i = 0; i < 3; i++) neighbour.push(++neighbourSeq, `{"n":"${'n'.repeat(neighbourSeq % 5 === 0 ? 2500 : 200)}"}`, '', '', { messages: 50, bytes: 1_000_000 })
+        if (neighbourSeq % 4 === 0) neighbour.ackThrough(neighbourSeq, true)
       }
       if (buffer.size !== model.messages.length || buffer.bytes !== model.bytes()) return false
       if (JSON.stringify(texts(buffer.since(0))) !== JSON.stringify(model.messages)) return false
