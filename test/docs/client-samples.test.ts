@@ -19,7 +19,8 @@ const TSC = join(ROOT, 'node_modules/typescript/bin/tsc')
 const DOC = readFileSync(join(ROOT, 'docs/client.md'), 'utf8')
 const SAMPLE_URL = 'https://signal.example.com'
 // Two tsc runs (the package's declarations, then the samples) take seconds on an idle machine, more on a busy one.
-t.setTimeout(240_000)
+// The call may take two attempts of up to 60 s each (below).
+t.setTimeout(300_000)
 
 /** Each ```ts block, named after the heading above it. */
 function samples (markdown: string): Array<{ heading: string, code: string }> {
