@@ -147,11 +147,22 @@ export async function startService (opts: StartOptions): Promise<ServiceProcess>
   }))
 
   const url = `http://127.0.0.1:${opts.port}`
+  // The script's own process once found (tsx's CLI may exit before it): stop() waits for it too.
+  let scriptPid: number | undefined
+  const scriptGone = async (): Promise<void> => {
+    while (scriptPid !== undefined && isAlive(scriptPid)) await sleep(50)
+  }
   const stop = async (): Promise<void> => {
     if (!groups.has(pgid)) return
-    killGroup(pgid, 'SIGTERM')
+    // The leader only (tsx passes the signal on to the script's process): a SIGTERM to the whole
+    // group reached the server twice, and a second signal ends it before --cpu-prof writes its profile.
+    try {
+      process.kill(pgid, 'SIGTERM')
+    } catch {
+      // Already gone.
+    }
     // Writing a CPU profile at exit can take a while for a long run: give it time before the SIGKILL.
-    await Promise.race([exitedPromise, sleep(process.env.BENCH_CPU_PROF_DIR === undefined ? 5000 : 60_000)])
+    await Promise.race([Promise.all([exitedPromise, scriptGone()]), sleep(process.env.BENCH_CPU_PROF_DIR === undefined ? 5000 : 60_000)])
     killGroup(pgid, 'SIGKILL') // stragglers such as esbuild's service process
     groups.delete(pgid)
   }
@@ -161,6 +172,7 @@ export async function startService (opts: StartOptions): Promise<ServiceProcess>
     if (opts.ready === 'redis-ping') await waitForRedis(opts.port, timeoutMs, () => exited)
     else await waitForHttp(`${url}${opts.ready.httpPath}`, timeoutMs, () => exited)
     const pid = script === undefined ? pgid : await findScriptProcess(pgid, script, 5000)
+    scriptPid = pid
     if (!isAlive(pid)) throw new Error(`${opts.name} died`)
     const output = (): string => {
       const lines = tail.split('\n')
