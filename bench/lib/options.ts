@@ -13,6 +13,10 @@ export const USAGE = `usage: npm run bench:signaling -- [options]
   --rounds <n>           rounds; each runs every target once, in a rotated order (default 3)
   --duration <s>         closed-loop (throughput) phase length, seconds (default 3)
   --max-messages <n>     also end the closed-loop phase after this many messages
+  --phase-warm-up <s>    before each closed-loop and paced phase, the same load runs this long
+                         unmeasured (default 2; 0: none): the memory reading before a phase forces
+                         V8's low-memory collections, which shrink the young generation, and a phase
+                         measured right after them sees a heap no server under traffic has
   --paced-rate <msg/s>   paced (latency) phase rate, all active pairs together; 0 skips it (default 2000)
   --paced-duration <s>   paced phase length, seconds (default 10: 20,000 latencies at 2,000 msg/s;
                          with fewer, the p99 is decided by a handful of stalls)
@@ -57,6 +61,8 @@ export interface Options {
   concurrency: number
   targets: TargetName[]
   quick: boolean
+  /** Unmeasured load before each closed-loop and paced phase (--phase-warm-up). */
+  phaseWarmUpMs: number
   /** Warm-up length and the rooms it uses: short in --quick. */
   warmUpMs: number
   warmUpRooms: number
@@ -103,6 +109,7 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv = process.e
       rounds: { type: 'string' },
       duration: { type: 'string' },
       'max-messages': { type: 'string' },
+      'phase-warm-up': { type: 'string' },
       'paced-rate': { type: 'string' },
       'paced-duration': { type: 'string' },
       candidates: { type: 'string', default: '8' },
@@ -153,6 +160,7 @@ export function parseOptions (argv: string[], env: NodeJS.ProcessEnv = process.e
     rounds,
     durationMs: seconds('duration', pick(values.duration, '3', '0.5'), 0.1, 300),
     maxMessages: values['max-messages'] === undefined ? undefined : int('max-messages', values['max-messages'], 1, 1e9),
+    phaseWarmUpMs: seconds('phase-warm-up', pick(values['phase-warm-up'], '2', '0.2'), 0, 60),
     pacedRate: int('paced-rate', pick(values['paced-rate'], '2000', '500'), 0, 1e6),
     pacedDurationMs: seconds('paced-duration', pick(values['paced-duration'], '10', '0.5'), 0.1, 300),
     candidates: int('candidates', values.candidates, 0, 64),

@@ -88,6 +88,21 @@ async function undisturbed (opts: Options, phase: () => Promise<PhaseResult>): P
   return phase()
 }
 
+/**
+ * The unmeasured lead-in of a phase (--phase-warm-up). Each memory reading ends in V8's low-memory
+ * collections (memory.ts), which also shrink the young generation to its smallest: in Switchboard,
+ * from 32 MB committed under the closed loop to 1 MB (4 MB after the reading's last gc()). Growing
+ * back took about 2 s of load, and meanwhile a scavenge every few milliseconds promoted what a server
+ * under steady traffic lets die young: six mark-compacts in those 2 s (`--trace-gc-verbose`,
+ * docs/bench.md, run M). Every target gets the same lead-in; its lost messages still count in the
+ * round's health figures, its errors in the round's errors.
+ */
+async function warmedUp (opts: Options, phase: (durationMs: number) => Promise<PhaseResult>, measuredMs: number): Promise<PhaseResult> {
+  const lead = opts.phaseWarmUpMs > 0 ? await phase(opts.phaseWarmUpMs) : undefined
+  const measured = await phase(measuredMs)
+  return lead === undefined ? measured : { ...measured, lost: measured.lost + lead.lost }
+}
+
 /** Lets the server finish what departures left it (at most 30 s), saying so when it does not. */
 async function settle (cpu: CpuSource): Promise<void> {
   const waited = await waitForServerIdle(cpu, 30_000)
@@ -166,9 +181,9 @@ export async function runTargetRound (target: Target, opts: Options, round: numb
       const before = extra.length > 0 ? await settledMemory(services, opts.memory) : memory
       const idleCpu = await idleCpuPercent(cpu, opts.idleCpuMs)
 
-      const closed = await undisturbed(opts, () => runPhase(active, meter, cpu, {
-        mode: 'closed-loop', durationMs: opts.durationMs, maxMessages: opts.maxMessages, drainMs: 10_000, messagesPerRound
-      }))
+      const closed = await undisturbed(opts, async () => warmedUp(opts, async (durationMs) => runPhase(active, meter, cpu, {
+        mode: 'closed-loop', durationMs, maxMessages: opts.maxMessages, drainMs: 10_000, messagesPerRound
+      }), opts.durationMs))
       const closedLoop = { ...closed, messagesPerCpuSecond: closed.serverCpuMs > 0 ? Math.round(closed.delivered * 1000 / closed.serverCpuMs) : 0 }
       const after = await settledMemory(services, opts.memory)
       const retainedPerPeer = perPeer(heldBytes(before), heldBytes(after), active.length * 2)
@@ -177,9 +192,9 @@ export async function runTargetRound (target: Target, opts: Options, round: numb
 
       let paced: PhaseResult | undefined
       if (opts.pacedRate > 0) {
-        paced = await undisturbed(opts, () => runPhase(active, meter, cpu, {
-          mode: 'paced', durationMs: opts.pacedDurationMs, messagesPerSecond: opts.pacedRate, drainMs: 10_000, messagesPerRound
-        }))
+        paced = await undisturbed(opts, async () => warmedUp(opts, async (durationMs) => runPhase(active, meter, cpu, {
+          mode: 'paced', durationMs, messagesPerSecond: opts.pacedRate, drainMs: 10_000, messagesPerRound
+        }), opts.pacedDurationMs))
         log(`   N=${num(n)} paced ${num(opts.pacedRate)} msg/s: p50 ${paced.latencyMs.p50} ms, p99 ${paced.latencyMs.p99} ms`)
       }
       byPeers[n] = {

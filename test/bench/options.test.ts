@@ -29,3 +29,21 @@ t.test('--timeout: by default it grows with the rounds asked for; given explicit
   t.equal(timeout('--rounds', '5', '--timeout', '900'), 900, 'an explicit --timeout wins')
   t.equal(timeout('--rounds', '20'), 7200, '20 rounds: capped at the largest --timeout accepted, not a usage error')
 })
+
+t.test('--phase-warm-up: 2 s of unmeasured load before each phase by default, 0.2 s with --quick, 0 for none', async (t) => {
+  const warmUp = (...argv: string[]): number => (parseOptions(argv, {}) as Options).phaseWarmUpMs
+  t.equal(warmUp(), 2000)
+  t.equal(warmUp('--quick'), 200)
+  t.equal(warmUp('--phase-warm-up', '0'), 0)
+  t.equal(warmUp('--quick', '--phase-warm-up', '1.5'), 1500, 'given explicitly, it wins')
+  for (const bad of ['-1', 'soon', '61']) {
+    let error: unknown
+    try {
+      warmUp(`--phase-warm-up=${bad}`)
+    } catch (err) {
+      error = err
+    }
+    t.ok(error instanceof UsageError, `${bad}: a usage error`)
+    t.match((error as Error | undefined)?.message, /^--phase-warm-up must be a number of seconds/, `${bad}: it names the option`)
+  }
+})
