@@ -11,8 +11,8 @@
  *
  * How much to keep: acks come in waves (a stall, a GC pause, clients acking on the same timer), and a
  * wave hands back as much as every busy peer held, which is then taken again over the next second.
- * With a small fixed bound (1 MiB) most of a wave went to the GC and most takes then missed (two in
- * three in the closed loop at N = 1,000; docs/bench.md, run L). So the bound (`maxBytes`) is generous,
+ * With a small fixed bound (1 MiB) most of a wave went to the GC and most takes then missed (nine in
+ * ten in the closed loop at N = 1,000; docs/bench.md, run L). So the bound (`maxBytes`) is generous,
  * and what traffic no longer needs is let go by time instead: trim(), called every interval, drops the
  * chunks of each class that stayed in the pool the whole interval. A pool stops holding memory within
  * two intervals after traffic ends.

@@ -53,8 +53,12 @@ t.test('a full pool makes room for a chunk of another class: the oldest chunks o
   alone.give(second)
   t.equal(alone.bytes, 8192, 'full with its own class: a chunk of that class is left to the GC')
   t.equal(alone.take(8192), first)
-  alone.give(alone.take(16_384))
-  t.equal(alone.bytes, 0, 'a chunk larger than the bound is never kept')
+
+  const small = new ChunkPool(512, 8192, 4096)
+  small.give(small.take(512))
+  small.give(small.take(1024))
+  small.give(small.take(8192))
+  t.equal(small.bytes, 1536, 'a chunk larger than the bound is not kept, and makes no room it could not use')
 })
 
 t.test('trim lets go of the chunks no take needed since the last trim, oldest first', async (t) => {
