@@ -34,6 +34,24 @@ t.test('a verified token is remembered until the cache TTL or its own expiry, wh
   t.equal(cache.get('expired'), undefined, 'an already expired identity is not cached')
 })
 
+t.test('entries whose time is up are let go of as new tokens come, not kept until the count bound', async (t) => {
+  let now = 1_000_000
+  const cache = new TokenCache(0, () => now)
+  const far = (sub: string): { sub: string, exp: number } => ({ sub, exp: now / 1000 + 3600 })
+  for (let i = 0; i < 100; i++) cache.set(`early-${i}`, far('early'))
+  now += TOKEN_CACHE_TTL_MS / 2
+  cache.set('middle', far('middle'))
+  t.equal(cache.size, 101, 'nothing is due yet')
+  now += TOKEN_CACHE_TTL_MS / 2
+  cache.set('late', far('late'))
+  t.equal(cache.size, 2, 'the hundred entries whose TTL ran out went with the next set()')
+  t.equal(cache.get('middle')?.sub, 'middle')
+  t.equal(cache.get('late')?.sub, 'late')
+  now += TOKEN_CACHE_TTL_MS
+  cache.set('last', far('last'))
+  t.equal(cache.size, 1, 'only the newest entry is left')
+})
+
 t.test('the verifier answers a repeated token from the cache, never a bad or expired one', async (t) => {
   const keys = { mode: 'secret' as const, secret: createSecretKey(Buffer.from(SECRET)), algorithms: ['HS256'] }
   const verify = createVerifier({ keys, clockToleranceSeconds: 0, grants: createGrantReader({ roomsClaim: 'rooms', mode: 'required' }), log: pino({ level: 'silent' }) } as Parameters<typeof createVerifier>[0])
