@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { cleanup } from 'node-datachannel'
 import { RTCPeerConnection } from 'node-datachannel/polyfill'
@@ -26,23 +26,57 @@ function callTo (t: { teardown (fn: () => unknown): void }, client: SwitchboardC
   return { call, closes, states }
 }
 
-t.test('the other side closes its connection: this call closes with failed, and stays in the room', async (t) => {
-  const { base } = await startServer(t)
+interface Established { a: ReturnType<typeof callTo>, b: ReturnType<typeof callTo>, alice: SwitchboardClient, bob: SwitchboardClient }
+
+/**
+ * Two clients in a fresh room with a call between them that carries data; undefined when libdatachannel
+ * never opened the connection although signaling did its whole part (an offer and an answer
+ * arrived, and candidates both ways): seen rarely on a loaded machine, as in peer-call-node.test.ts.
+ * Any other failure throws.
+ */
+async function establish (t: Test, base: string): Promise<Established | undefined> {
   const room = `closed-under-${randomBytes(3).toString('hex')}`
   const alice = await connectedClient(t, base, 'alice')
   const bob = await connectedClient(t, base, 'bob')
   await alice.join(room)
   await bob.join(room)
+  const received = { alice: new Set<string>(), bob: new Set<string>() }
+  for (const type of ['offer', 'answer', 'candidate'] as const) {
+    alice.on(type, () => received.alice.add(type))
+    bob.on(type, () => received.bob.add(type))
+  }
   const a = callTo(t, alice, room, bob.peerId ?? '')
   const b = callTo(t, bob, room, alice.peerId ?? '')
 
   const channel = await a.call.createDataChannel('chat')
-  const { channel: received } = await b.call.waitFor('datachannel', { timeoutMs: 20_000 })
+  let got: RTCDataChannel
+  try {
+    got = (await b.call.waitFor('datachannel', { timeoutMs: 20_000 })).channel
+  } catch (err) {
+    const signaled = received.bob.has('offer') && received.bob.has('candidate') && received.alice.has('answer') && received.alice.has('candidate')
+    if (!signaled) throw err
+    t.comment(`!!! libdatachannel did not open the connection although signaling was done (alice: ${a.states.join(' → ')}; bob: ${b.states.join(' → ')}) !!!`)
+    a.call.close()
+    b.call.close()
+    return undefined
+  }
   const opened = channel.readyState === 'open' ? Promise.resolve() : new Promise<void>((resolve) => { channel.onopen = () => resolve() })
-  const hello = new Promise<string>((resolve) => { received.onmessage = ({ data }) => resolve(String(data)) })
+  const hello = new Promise<string>((resolve) => { got.onmessage = ({ data }) => resolve(String(data)) })
   await opened
   channel.send('hello')
   t.equal(await hello, 'hello', 'the call carries data')
+  return { a, b, alice, bob }
+}
+
+t.test('the other side closes its connection: this call closes with failed, and stays in the room', async (t) => {
+  const { base } = await startServer(t)
+  // That one stall is tried again, once and loudly; any other failure, or the same one twice, fails.
+  const established = await establish(t, base) ?? await establish(t, base)
+  if (established === undefined) {
+    t.fail('libdatachannel did not open the connection twice in a row')
+    return
+  }
+  const { a, b, alice, bob } = established
 
   const bobClosed = b.call.waitFor('close', { timeoutMs: 20_000 })
   a.call.close()
