@@ -42,6 +42,8 @@ export interface PhaseResult {
   serverCpuMsPerThousand: number
   /** Server CPU over the window, in % of one core. */
   serverCpuPercent: number
+  /** The share of serverCpuMs that the processes' main threads used, in %; the rest went to helper threads (GC, JIT). */
+  serverMainThreadPercent: number
   /** The load generator's own CPU and event-loop utilisation: near 100% means it, not the server, was the limit. */
   loadCpuPercent: number
   loadEventLoopUtilisation: number
@@ -53,8 +55,11 @@ export interface PhaseResult {
   stealPercent: number
 }
 
-/** CPU time used so far by each of the server's processes, in ms, by process name. */
-export interface CpuSource { cpuMs (): Record<string, number> }
+/** CPU time used so far by each of the server's processes, in ms, by process name: all threads, and the main thread alone. */
+export interface CpuSource {
+  cpuMs (): Record<string, number>
+  mainThreadCpuMs (): Record<string, number>
+}
 
 const total = (byProcess: Record<string, number>): number => Object.values(byProcess).reduce((sum, ms) => sum + ms, 0)
 
@@ -132,6 +137,7 @@ export async function runPhase (pairs: readonly BenchPair[], meter: Meter, serve
   }
 
   const cpu0 = server.cpuMs()
+  const main0 = server.mainThreadCpuMs()
   const machine0 = machineCpuMs()
   const load0 = process.cpuUsage()
   const elu0 = performance.eventLoopUtilization()
@@ -147,6 +153,7 @@ export async function runPhase (pairs: readonly BenchPair[], meter: Meter, serve
   const windowMs = performance.now() - t0
   const serverCpuMsByProcess = difference(server.cpuMs(), cpu0)
   const serverCpuMs = total(serverCpuMsByProcess)
+  const serverMainThreadCpuMs = total(difference(server.mainThreadCpuMs(), main0))
   const machine1 = machineCpuMs()
   const load = process.cpuUsage(load0)
   const elu = performance.eventLoopUtilization(elu0)
@@ -174,6 +181,7 @@ export async function runPhase (pairs: readonly BenchPair[], meter: Meter, serve
     serverCpuMsByProcess,
     serverCpuMsPerThousand: delivered > 0 ? Math.round(serverCpuMs / delivered * 1000 * 100) / 100 : 0,
     serverCpuPercent: percent(serverCpuMs),
+    serverMainThreadPercent: serverCpuMs > 0 ? Math.round(serverMainThreadCpuMs / serverCpuMs * 1000) / 10 : 0,
     loadCpuPercent: percent(loadCpuMs),
     loadEventLoopUtilisation: Math.round(elu.utilization * 100) / 100,
     otherCpuPercent: Math.max(0, percent(machine1.process - machine0.process - serverCpuMs - loadCpuMs)),

@@ -20,17 +20,34 @@ export function clockTicksPerSecond (): number {
   return ticksPerSecond
 }
 
-/** Fields of /proc/<pid>/stat after `comm`, which may itself contain spaces and parentheses. */
-function statFields (pid: number): string[] {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+/**
+ * Fields of a stat file (/proc/<pid>/stat, /proc/<pid>/task/<tid>/stat) after `comm`, which may itself
+ * contain spaces and parentheses.
+ */
+function statFields (path: string): string[] {
+  const stat = readFileSync(path, 'utf8')
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
 }
 
-/** User + system CPU time the process has used so far, in milliseconds (stat fields 14 and 15). */
-export function cpuTimeMs (pid: number): number {
-  const fields = statFields(pid)
+/** User + system CPU time in a stat file, in milliseconds (fields 14 and 15). */
+function cpuMsIn (path: string): number {
+  const fields = statFields(path)
   // fields[0] is field 3 (state), so utime (14) and stime (15) are at 11 and 12.
   return (Number(fields[11]) + Number(fields[12])) * 1000 / clockTicksPerSecond()
+}
+
+/** User + system CPU time the process has used so far, all its threads, in milliseconds. */
+export function cpuTimeMs (pid: number): number {
+  return cpuMsIn(`/proc/${pid}/stat`)
+}
+
+/**
+ * The CPU time of the process's main thread alone (its task whose id is the pid), in milliseconds. For
+ * Node that is the event loop: the process's total minus this is V8's and libuv's helper threads
+ * (concurrent marking, parallel scavenges, compilation), which compete for the same cores.
+ */
+export function mainThreadCpuTimeMs (pid: number): number {
+  return cpuMsIn(`/proc/${pid}/task/${pid}/stat`)
 }
 
 /** Resident set size in bytes, from VmRSS in /proc/<pid>/status. */
@@ -50,7 +67,7 @@ export function childPids (pid: number): number[] {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     try {
-      if (Number(statFields(Number(entry))[1]) === pid) children.push(Number(entry))
+      if (Number(statFields(`/proc/${entry}/stat`)[1]) === pid) children.push(Number(entry))
     } catch {
       // The process exited while we were scanning.
     }

@@ -46,6 +46,7 @@ export function figures (opts: Options): Figure[] {
     { key: 'closedDelivered', section: 'closed loop', label: 'delivered messages/s', pick: (a) => a.closedLoop.deliveredPerSecond, format: whole },
     { key: 'closedPerCpuSecond', section: 'closed loop', label: 'messages per server-CPU-second', pick: (a) => a.closedLoop.messagesPerCpuSecond, format: whole },
     { key: 'closedCpuPercent', section: 'closed loop', label: 'server CPU (% of one core)', pick: (a) => a.closedLoop.serverCpuPercent, format: whole },
+    { key: 'closedMainThread', section: 'closed loop', label: 'of it on the main threads (%; the rest: GC and JIT helper threads)', pick: (a) => a.closedLoop.serverMainThreadPercent, format: whole },
     { key: 'closedP99', section: 'closed loop', label: 'one-way latency p99 (ms, queueing at saturation)', pick: (a) => a.closedLoop.latencyMs.p99, format: ms },
     { key: 'closedLoadBusy', section: 'closed loop', label: 'load generator event loop busy (%)', pick: (a) => a.closedLoop.loadEventLoopUtilisation * 100, format: whole },
     { key: 'closedOther', section: 'closed loop', label: 'other processes on the machine (% of one core)', pick: (a) => a.closedLoop.otherCpuPercent, format: whole },

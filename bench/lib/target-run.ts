@@ -3,7 +3,7 @@ import { closePeers, connectPairs, Meter, peerSpecs, peersOf, type BenchPair, ty
 import { heldBytes, settledMemory, type MemorySample } from './memory.js'
 import type { Options } from './options.js'
 import { idleCpuPercent, runPhase, waitForServerIdle, type CpuSource, type PhaseResult } from './phase.js'
-import { cpuTimeMs } from './proc.js'
+import { cpuTimeMs, mainThreadCpuTimeMs } from './proc.js'
 import { waitForQuiet } from './quiet.js'
 import { num } from './table.js'
 import type { Target } from './targets.js'
@@ -119,7 +119,10 @@ export async function runTargetRound (target: Target, opts: Options, round: numb
   const { services, urls, placement } = await target.start()
   const pairs: BenchPair[] = []
   try {
-    const cpu: CpuSource = { cpuMs: () => Object.fromEntries(services.map((s) => [s.name, cpuTimeMs(s.pid)])) }
+    const cpu: CpuSource = {
+      cpuMs: () => Object.fromEntries(services.map((s) => [s.name, cpuTimeMs(s.pid)])),
+      mainThreadCpuMs: () => Object.fromEntries(services.map((s) => [s.name, mainThreadCpuTimeMs(s.pid)]))
+    }
     const totalCpuMs = (): number => Object.values(cpu.cpuMs()).reduce((sum, ms) => sum + ms, 0)
     const meter = new Meter()
     const load: LoadOptions = { sdpBytes: opts.sdpBytes, candidates: opts.candidates, ackEvery: opts.ackEvery, ackAfterMs: opts.ackAfterMs }

@@ -24,7 +24,7 @@ interface Phase { delivered: number, latencyMs: { p50: number, p99: number } }
 interface AtPeers {
   setup: { perSecond: number, serverCpuMsPerConnection: number }
   idle: { rss: number }
-  closedLoop: Phase & { messagesPerCpuSecond: number }
+  closedLoop: Phase & { messagesPerCpuSecond: number, serverMainThreadPercent: number }
   retained: { perActivePeerBytes?: number }
   paced?: Phase
 }
@@ -77,6 +77,8 @@ t.test('the signaling benchmark produces every figure for every target (--quick)
       if (at === undefined) continue
       t.ok(at.closedLoop.delivered > 0, `${target} N=${n}: closed loop delivered messages`)
       t.ok(at.closedLoop.messagesPerCpuSecond > 0, `${target} N=${n}: messages per server-CPU-second`)
+      const main = at.closedLoop.serverMainThreadPercent
+      t.ok(main > 0 && main <= 100, `${target} N=${n}: the main threads' share of the server CPU (${main}%)`)
       t.ok(at.paced !== undefined && at.paced.delivered > 0 && at.paced.latencyMs.p99 > 0, `${target} N=${n}: paced p50/p99`)
       t.ok(at.setup.perSecond > 0 && at.setup.serverCpuMsPerConnection >= 0, `${target} N=${n}: setup rate and CPU per connection`)
       t.ok(at.idle.rss > 0, `${target} N=${n}: idle memory`)
