@@ -154,10 +154,13 @@ export async function startService (opts: StartOptions): Promise<ServiceProcess>
   }
   const stop = async (): Promise<void> => {
     if (!groups.has(pgid)) return
-    // The leader only (tsx passes the signal on to the script's process): a SIGTERM to the whole
+    // The script's own process when known, else the leader, never the whole group: a SIGTERM to the
     // group reached the server twice, and a second signal ends it before --cpu-prof writes its profile.
+    // Not through tsx's CLI either: it relays the signal and, unless the child confirms within 30 ms,
+    // kills it with SIGKILL, which a server busy with 10,000 closing sockets did not (no profile, no
+    // graceful shutdown).
     try {
-      process.kill(pgid, 'SIGTERM')
+      process.kill(scriptPid ?? pgid, 'SIGTERM')
     } catch {
       // Already gone.
     }
