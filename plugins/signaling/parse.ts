@@ -1,10 +1,13 @@
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler'
 import { ClientMessageSchemas, type ClientMessage } from './messages.js'
 import { SignalCode, SignalError } from './errors.js'
+import { compileMessageCheck, type MessageCheck } from './closed-check.js'
 
-/** One compiled validator per message type, built once at load: nothing is compiled per message. */
-const validators = new Map<string, TypeCheck<(typeof ClientMessageSchemas)[number]>>(
-  ClientMessageSchemas.map((schema) => [schema.properties.type.const, TypeCompiler.Compile(schema)])
+/**
+ * One compiled validator per message type, built once at load: nothing is compiled per message, and
+ * checking a relayed message allocates nothing (closed-check.ts).
+ */
+const validators = new Map<string, MessageCheck<(typeof ClientMessageSchemas)[number]>>(
+  ClientMessageSchemas.map((schema) => [schema.properties.type.const, compileMessageCheck(schema)])
 )
 
 export const CLIENT_MESSAGE_TYPES = [...validators.keys()]

@@ -50,11 +50,21 @@ function payloadKey (message: RelayedMessage): PayloadKey {
 
 /** The payload's JSON text in the sender's frame, if it is certainly what was parsed and validated. */
 function senderText (message: RelayedMessage, key: PayloadKey, text: string): string | undefined {
-  const payload = memberText(text, key, Object.keys(message).length)
+  const payload = memberText(text, key, keyCount(message))
   if (payload === undefined || message.type !== 'candidate' || message.candidate === null) return payload
   // The candidate object was validated member by member: no key written twice there either. (`data`
   // is free-form, so whatever it repeats is the application's own business.)
-  return memberCount(payload) === Object.keys(message.candidate).length ? payload : undefined
+  return memberCount(payload) === keyCount(message.candidate) ? payload : undefined
+}
+
+/**
+ * How many keys a parsed message (or its candidate) has: Object.keys(value).length, without the array
+ * (an object of JSON.parse has only own, enumerable keys, and Object.prototype none).
+ */
+function keyCount (value: object): number {
+  let count = 0
+  for (const _key in value) count++
+  return count
 }
 
 /**
