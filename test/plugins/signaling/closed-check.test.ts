@@ -69,10 +69,11 @@ const messageLike = (() => {
     { type: 'stats', candidateType: 'relay', rttMs: 20 })
   const edited = fc.tuple(valid, fc.constantFrom(...keys), fc.option(value, { nil: undefined }), fc.boolean(), fc.boolean()).map(([m, key, v, edit, inCandidate]) => {
     if (!edit) return m
-    const target = inCandidate && typeof m.candidate === 'object' && m.candidate !== null ? { ...m.candidate as object } as Record<string, unknown> : { ...m }
+    const inside = inCandidate && typeof m.candidate === 'object' && m.candidate !== null
+    const target: Record<string, unknown> = { ...(inside ? m.candidate as object : m) }
     if (v === undefined) delete target[key]
     else target[key] = v
-    return target === m || !inCandidate || typeof m.candidate !== 'object' || m.candidate === null ? target : { ...m, candidate: target }
+    return inside ? { ...m, candidate: target } : target
   })
   // Through JSON text, as the server gets them (JSON.parse makes `__proto__` an own key).
   return fc.oneof(edited, fc.dictionary(fc.constantFrom(...keys), value, { minKeys: 1, maxKeys: 7 }))
