@@ -207,6 +207,14 @@ export class SignalingHub {
       socket.resume()
       return
     }
+    if (this.closing) {
+      // app.close() closed every connection while this one was being set up: no welcome, the same 1001
+      // (the session stays resumable elsewhere), or the server would wait for it to leave.
+      live.close(CloseCode.GOING_AWAY, 'server shutting down', true)
+      socket.resume()
+      if (closedEarly !== undefined) await this.onClose(live, closedEarly)
+      return
+    }
     const resumed = resumeError === undefined && resume !== undefined
     live.sendTransient({
       type: 'welcome',

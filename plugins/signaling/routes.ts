@@ -83,6 +83,15 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
     // app.close(): stop timers and close every socket with 1001 (clients resume elsewhere).
     preClose: (done) => { hub.close(); done() }
   })
+  // @fastify/websocket's 'upgrade' listener (above) routes every upgrade request, whatever its path,
+  // through Fastify with a response on the socket, and Node leaves the connection to that listener. When
+  // the answer is HTTP rather than the 101 (a refusal, a 404, a 400 for a bad URL, the 503 while closing),
+  // nothing else ends the connection: it stayed open, and once the client hung up it was half-closed for
+  // good, a socket leaked per request and app.close() waiting for it. So the end of that response ends it.
+  // On the 101 path wsHandler detaches the response unfinished, and this listener goes with it.
+  app.server.on('upgrade', (_request: IncomingMessage, socket: Socket & { _httpMessage?: ServerResponse | null }) => {
+    socket._httpMessage?.once('finish', () => socket.destroySoon())
+  })
   // The 101 response and the welcome leave in one write: ws announces the response headers right before
   // writing them, and the socket stays corked until hub.accept has written the welcome (every other
   // path of wsHandler uncorks too). Measured with --cpu-prof, writing the 101 alone was a twentieth of
@@ -111,7 +120,8 @@ export default fp<SignalingRoutesOptions>(async (app, { hub }) => {
     // answers (refusals, 426) still get them, below.
     helmet: false,
     onSend: async (_request, reply, payload) => {
-      reply.helmet()
+      // Absent when the answer went out before helmet's onRequest hook ran: the 503 while closing.
+      if (typeof reply.helmet === 'function') reply.helmet()
       return payload
     },
     onRequest: async (request) => {

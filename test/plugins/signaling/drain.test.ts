@@ -1,6 +1,11 @@
 import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { Socket, type AddressInfo } from 'node:net'
+import { buildApp } from '../../../src/app.js'
 import { pair, signalingServer } from '../../helpers/signaling-harness.js'
 import { build, listen } from '../../helpers/build.js'
+import { testConfig } from '../../helpers/config.js'
 import { signTestToken } from '../../helpers/tokens.js'
 import { WsPeer, until } from '../../helpers/ws-peer.js'
 
@@ -113,4 +118,74 @@ t.test('app.close() closes every socket with 1001', async (t) => {
   paused.socket.resume()
   await paused.waitClosed()
   await until(() => app.signaling.hub.connections.size === 0, 'every connection to be released')
+})
+
+t.test('an upgrade read while app.close() runs gets a 503 and its connection closed; close() finishes', async (t) => {
+  const app = await buildApp(testConfig())
+  t.teardown(() => app.close())
+  const client = new Socket()
+  t.teardown(() => client.destroy())
+  const request = `GET /v1/signal HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+    `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
+    `Authorization: Bearer ${await signTestToken({ sub: 'late' })}\r\n\r\n`
+  let response = ''
+  let responded: () => void = () => {}
+  const answered = new Promise<void>((resolve) => { responded = resolve })
+  client.setEncoding('utf8')
+  client.on('data', (chunk: string) => { response += chunk; if (response.includes('\r\n\r\n')) responded() })
+  // A shutdown step that takes a while: the upgrade request is read during it, once requests get 503.
+  app.addHook('preClose', async () => {
+    client.write(request)
+    await answered
+  })
+  await app.ready()
+  await listen(app)
+  client.connect((app.server.address() as AddressInfo).port, '127.0.0.1')
+  const [serverSide] = await once(app.server, 'connection') as [Socket]
+  const ended = new Promise<boolean>((resolve) => {
+    // Bounded: a connection the server forgot stays open until the client gives up; this one does after 5 s.
+    const timer = setTimeout(() => resolve(false), 5000)
+    client.once('end', () => { clearTimeout(timer); resolve(true) })
+  })
+
+  const closed = app.close()
+  await answered
+  t.match(response, /^HTTP\/1\.1 503 /, 'the late upgrade is refused with 503')
+  const serverEnded = await ended
+  t.ok(serverEnded, 'the server ends the connection (the client need not hang up)')
+  // Else release it, or close() would wait for it for ever.
+  if (!serverEnded) serverSide.destroy()
+  await closed
+})
+
+t.test('a connection still being set up when app.close() closes the others is closed with 1001 too; close() finishes', async (t) => {
+  const app = await build(t)
+  const base = await listen(app)
+  const hub = app.signaling.hub
+  // The token check of the upgrade below is held until the hub has closed every connection it had.
+  let verifying: () => void = () => {}
+  const verifyStarted = new Promise<void>((resolve) => { verifying = resolve })
+  let release: () => void = () => {}
+  const released = new Promise<void>((resolve) => { release = resolve })
+  const verify = app.auth.verify
+  app.auth.verify = async (token) => {
+    verifying()
+    await released
+    return verify(token)
+  }
+  const closeHub = hub.close.bind(hub)
+  hub.close = () => {
+    closeHub()
+    release()
+  }
+  const opening = WsPeer.open(base, await signTestToken({ sub: 'late' }))
+  await verifyStarted
+  const closed = app.close()
+  const peer = await opening
+  const code = await peer.waitClosed(5000).catch(() => undefined)
+  t.equal(code, 1001, 'closed like the connections that were there when close() began')
+  t.same(peer.received.map((m) => m.type), [], 'no welcome: the session was never offered')
+  // Else release it, or close() would wait for it for ever.
+  if (code === undefined) peer.drop()
+  await closed
 })

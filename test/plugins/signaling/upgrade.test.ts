@@ -1,4 +1,7 @@
 import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { connect, type AddressInfo } from 'node:net'
+import { promisify } from 'node:util'
 import { signalingServer, signalingServerWithLogs } from '../../helpers/signaling-harness.js'
 import { WebSocket } from 'ws'
 import { WsPeer } from '../../helpers/ws-peer.js'
@@ -148,4 +151,30 @@ t.test('an upgrade to the preflight route (no WebSocket there) is closed at once
     setTimeout(() => resolve('no answer within 5 s'), 5000).unref()
   })
   t.equal(outcome, 'closed 1005')
+})
+
+t.test('an upgrade request to a route that is no WebSocket gets its HTTP answer, then the server closes the connection', async (t) => {
+  const h = await signalingServer(t)
+  const { port } = h.app.server.address() as AddressInfo
+  const openConnections = async (): Promise<number> => promisify(h.app.server.getConnections.bind(h.app.server))()
+  for (const [path, status] of [['/health/live', 200], ['/no-such-path', 404], ['/v1/turn/%E0%A4%A', 400]] as const) {
+    const socket = connect(port, '127.0.0.1')
+    t.teardown(() => socket.destroy())
+    socket.setEncoding('utf8')
+    let answer = ''
+    socket.on('data', (chunk: string) => { answer += chunk })
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      `Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n\r\n`)
+    const ended = await new Promise<boolean>((resolve) => {
+      // Bounded: a connection the server forgot stays open until the client hangs up.
+      const timer = setTimeout(() => resolve(false), 5000)
+      socket.once('end', () => { clearTimeout(timer); resolve(true) })
+    })
+    t.match(answer, new RegExp(`^HTTP/1\\.1 ${status} `), `${path}: answered over HTTP`)
+    t.ok(ended, `${path}: the server closed the connection (a client that hangs up would otherwise leave it half open for good)`)
+    socket.destroy()
+    const deadline = Date.now() + 5000
+    while (await openConnections() > 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve))
+    t.equal(await openConnections(), 0, `${path}: no connection left on the server`)
+  }
 })
