@@ -248,7 +248,8 @@ export class MemoryRegistry implements RoomRegistry {
     if (evicted > 0) peer.evictedThrough = evicted
     if (!peer.sink) return 'queued'
     // The buffered bytes go out as they are; a message over the limits alone (not kept) as its text.
-    peer.sink.push(evicted === seq ? head + payload + tail : peer.buffer.newest(), seq)
+    if (evicted === seq) peer.sink.push(head + payload + tail, seq)
+    else peer.sink.pushFrame(peer.buffer.newestFrame(), seq)
     return 'delivered'
   }
 

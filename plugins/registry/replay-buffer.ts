@@ -14,6 +14,7 @@
  */
 
 import { ChunkPool } from './chunk-pool.js'
+import { FRAME_HEADROOM } from './types.js'
 
 export interface ReplayLimits {
   /** Most messages kept. */
@@ -28,7 +29,7 @@ export interface ReplayLimits {
  * CHUNK_BYTES, and at least the next record's size rounded up to a power of two (the pool's size
  * classes); a frame larger than CHUNK_BYTES gets a chunk of its own size. A frame that does not fit in what
  * is left of the newest chunk starts a new one, so the chunks a peer holds come to at most twice its
- * buffered records (frames and their 12-byte headers) plus two chunks (the oldest one's acknowledged
+ * buffered records (frames and their 16-byte headers) plus two chunks (the oldest one's acknowledged
  * part, the newest one's unwritten part), and to nothing once everything is acknowledged.
  */
 export const FIRST_CHUNK_BYTES = 512
@@ -36,15 +37,16 @@ export const CHUNK_BYTES = 8 * 1024
 
 /**
  * Each buffered message is a record in its chunk: its seq (a float64), the length of its frame (a
- * uint32) and the frame's bytes. A record never spans two chunks. Where a chunk's records end before
- * the chunk does, the next 12 bytes (when there is room for them) hold END as the length.
+ * uint32), FRAME_HEADROOM bytes left for whoever writes the frame out (newestFrame: a WebSocket
+ * header goes there), and the frame's bytes. A record never spans two chunks. Where a chunk's records
+ * end before the chunk does, the next 16 bytes (when there is room for them) hold END as the length.
  *
  * Keeping seq and length inside the chunk instead of in a JS array matters: an array of four numbers
  * per message grew and was copied all through an ack interval and lived as long as the interval, so it
  * was promoted to the old generation: that was most of what a relayed message promoted (about 170 bytes
  * before, 85-98 after; docs/bench.md, runs H and I).
  */
-export const RECORD_HEADER_BYTES = 12
+export const RECORD_HEADER_BYTES = 12 + FRAME_HEADROOM
 const END = 0xffffffff
 
 /** For buffers that keep no chunk for later (tests, tools): every chunk is allocated, none is kept. */
@@ -120,6 +122,11 @@ export class ReplayBuffer {
    */
   newest (): Buffer {
     return (this.chunks[this.chunks.length - 1] as Buffer).subarray(this.newestStart, this.newestEnd)
+  }
+
+  /** newest(), with the FRAME_HEADROOM bytes in front of it (Sink.pushFrame): the caller may write there. */
+  newestFrame (): Buffer {
+    return (this.chunks[this.chunks.length - 1] as Buffer).subarray(this.newestStart - FRAME_HEADROOM, this.newestEnd)
   }
 
   /**

@@ -14,6 +14,12 @@ export interface Sink {
   /** Writes one serialized server message (already stamped with its seq): text, or its UTF-8 bytes. */
   push (json: Frame, seq: number): void
   /**
+   * Writes one message given as its UTF-8 bytes after FRAME_HEADROOM bytes that are the sink's to
+   * overwrite: the in-memory registry hands on its buffered frames this way, so that a WebSocket frame
+   * header fits in front of the bytes and the frame leaves in one write, with nothing allocated for it.
+   */
+  pushFrame (bytes: Buffer, seq: number): void
+  /**
    * True when every frame pushed so far has left this process's hands (the kernel has it, or it was
    * dropped with the socket): none waits in a queue or a socket buffer here. The in-memory registry
    * writes a chunk over only then, since the frames it pushes are views of its chunks.
@@ -26,6 +32,9 @@ export interface Sink {
  * it buffers as bytes off the JS heap (replay-buffer.ts), the Redis one hands on the strings it reads.
  */
 export type Frame = string | Buffer
+
+/** Bytes in front of a frame given to Sink.pushFrame: the largest WebSocket header of an unmasked frame under 64 KiB. */
+export const FRAME_HEADROOM = 4
 
 /**
  * What an integrator's backend set for one room through the admin API (plugins/admin). Every field is

@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import type { RawData, WebSocket } from 'ws'
 import type { Identity, RoomGrant } from '../auth/types.js'
 import { grantFor } from '../auth/claims.js'
-import { RegistryUnavailableError, type Frame, type RelayBody, type RelayOutcome, type Sink } from '../registry/types.js'
+import { FRAME_HEADROOM, RegistryUnavailableError, type Frame, type RelayBody, type RelayOutcome, type Sink } from '../registry/types.js'
 import { CloseCode, MAX_META_BYTES, type ClientMessage, type ClientMessageOf, type OutgoingMessage } from './messages.js'
 import { SignalCode, SignalError } from './errors.js'
 import { parseClientMessage } from './parse.js'
@@ -13,6 +13,7 @@ import type { SignalingObserver } from './observer.js'
 import type { DeadlineQueue, Scheduled } from './deadlines.js'
 import { holdWrites } from './write-batch.js'
 import { relayBody, type RelayedMessage } from './relay-frame.js'
+import { textFrameIn } from './text-frame.js'
 /**
  * Messages of one connection waiting for the registry (in flight, or queued behind a join). A slow or
  * stalled Redis must not grow memory: at either bound the socket is no longer read (backpressure: the
@@ -112,7 +113,7 @@ function isBarrier (message: ClientMessage): boolean {
  * Order: messages take effect in arrival order. Relays do not wait for one another (with Redis their
  * scripts are pipelined, and run in the order sent), while a join, leave, refresh, broadcast or ping
  * waits until everything before it is done and holds what comes after. With the in-memory registry a
- * relay completes synchronously: frame to `socket.send` without a promise.
+ * relay completes synchronously: frame to socket write without a promise.
  */
 export class Connection implements Sink, Scheduled {
   /** Last sequence number written to this socket: transient messages carry it without advancing it. */
@@ -171,6 +172,12 @@ export class Connection implements Sink, Scheduled {
     else this.write(json, seq)
   }
 
+  /** Sink: a buffered message, framed in the room in front of it and written to the TCP socket in one piece. */
+  pushFrame (bytes: Buffer, seq: number): void {
+    if (this.held !== undefined) this.held.push({ json: bytes.subarray(FRAME_HEADROOM), seq })
+    else this.writeFrame(bytes, seq)
+  }
+
   /** Sink: nothing held for a resume, nothing in ws's or the TCP socket's buffers (corked writes included). */
   flushed (): boolean {
     return this.held === undefined && this.socket.bufferedAmount === 0
@@ -215,6 +222,25 @@ export class Connection implements Sink, Scheduled {
     if (seq > this.seq) this.seq = seq
     holdWrites(this.tcp)
     this.socket.send(json, TEXT_FRAME)
+    this.limitSendBuffer()
+  }
+
+  /**
+   * write() for a message with room for its frame header in front of it (pushFrame): the frame goes
+   * straight to the TCP socket, past ws, which writes every frame there as it is given it (no
+   * compression is negotiated, so ws's sender never queues one), so frames keep their order either way.
+   */
+  private writeFrame (bytes: Buffer, seq: number): void {
+    const frame = textFrameIn(bytes)
+    if (frame === undefined) return this.write(bytes.subarray(FRAME_HEADROOM), seq)
+    if (this.closed || this.socket.readyState !== this.socket.OPEN) return
+    if (seq > this.seq) this.seq = seq
+    holdWrites(this.tcp)
+    this.tcp.write(frame)
+    this.limitSendBuffer()
+  }
+
+  private limitSendBuffer (): void {
     // A consumer that does not read must not grow our memory: cut it off; its messages stay in the
     // replay buffer, so a resume (once it reads again) loses nothing.
     if (this.socket.bufferedAmount > this.host.settings.sendBufferLimitBytes) {

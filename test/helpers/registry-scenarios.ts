@@ -1,6 +1,6 @@
 import type { Test } from 'tap'
 import type { PeerInfo } from '../../plugins/signaling/messages.js'
-import type { JoinOutcome, RegistryLimits, RelayBody, RoomRegistry, Sink } from '../../plugins/registry/types.js'
+import { FRAME_HEADROOM, type JoinOutcome, type RegistryLimits, type RelayBody, type RoomRegistry, type Sink } from '../../plugins/registry/types.js'
 
 /**
  * Builds a fresh, empty registry honouring `limits` (replay buffer bounds). A shared backend must
@@ -14,7 +14,12 @@ const JOIN_LIMITS = { capacity: 2, maxRoomsPerPeer: 2 }
 /** A sink that records what it is pushed, as text at once: nothing of it is left to write (flushed). */
 function recordingSink (): Sink & { pushed: Array<{ json: string, seq: number }> } {
   const pushed: Array<{ json: string, seq: number }> = []
-  return { pushed, push (json, seq) { pushed.push({ json: String(json), seq }) }, flushed: () => true }
+  return {
+    pushed,
+    push (json, seq) { pushed.push({ json: String(json), seq }) },
+    pushFrame (bytes, seq) { pushed.push({ json: bytes.toString('utf8', FRAME_HEADROOM), seq }) },
+    flushed: () => true
+  }
 }
 
 /** A shared registry pushes to sinks asynchronously (through pub/sub): wait for it, briefly. */

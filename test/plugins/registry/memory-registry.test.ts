@@ -1,6 +1,6 @@
 import t from 'tap'
 import { MemoryRegistry } from '../../../plugins/registry/memory-registry.js'
-import { stampSeq, type Frame, type Sink } from '../../../plugins/registry/types.js'
+import { FRAME_HEADROOM, stampSeq, type Frame, type Sink } from '../../../plugins/registry/types.js'
 import { registryScenarios } from '../../helpers/registry-scenarios.js'
 
 registryScenarios(t, async (limits) => new MemoryRegistry(limits))
@@ -26,7 +26,13 @@ t.test('acknowledged chunks are recycled only while no view of them can still be
   await registry.createSession('p', 'u', 'h')
   /** A sink that says whether its socket has written everything; the frames it gets are views of chunks. */
   const sink = (flushed: boolean): Sink & { frames: Frame[], isFlushed: boolean } => {
-    const s = { frames: [] as Frame[], isFlushed: flushed, push (json: Frame) { s.frames.push(json) }, flushed: () => s.isFlushed }
+    const s = {
+      frames: [] as Frame[],
+      isFlushed: flushed,
+      push (json: Frame) { s.frames.push(json) },
+      pushFrame (bytes: Buffer) { s.frames.push(bytes.subarray(FRAME_HEADROOM)) },
+      flushed: () => s.isFlushed
+    }
     return s
   }
   let seq = 0

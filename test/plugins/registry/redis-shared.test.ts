@@ -27,7 +27,13 @@ async function registry (t: Test, redis: RedisServer, prefix: string, overrides:
 function recordingSink (): Sink & { seqs: number[], data: unknown[] } {
   const seqs: number[] = []
   const data: unknown[] = []
-  return { seqs, data, push (json, seq) { seqs.push(seq); data.push((JSON.parse(String(json)) as { data: unknown }).data) }, flushed: () => true }
+  return {
+    seqs,
+    data,
+    push (json, seq) { seqs.push(seq); data.push((JSON.parse(String(json)) as { data: unknown }).data) },
+    pushFrame () { throw new Error('the Redis registry pushes text') },
+    flushed: () => true
+  }
 }
 
 const body = (n: number): string => JSON.stringify({ type: 'message', room: 'r', from: 'x', data: n })

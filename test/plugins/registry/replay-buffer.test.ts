@@ -2,6 +2,7 @@ import t from 'tap'
 import fc from 'fast-check'
 import { CHUNK_BYTES, FIRST_CHUNK_BYTES, RECORD_HEADER_BYTES, ReplayBuffer, type ReplayLimits } from '../../../plugins/registry/replay-buffer.js'
 import { ChunkPool } from '../../../plugins/registry/chunk-pool.js'
+import { FRAME_HEADROOM } from '../../../plugins/registry/types.js'
 
 /** The buffered frames (UTF-8 bytes) as text. */
 function texts (frames: Array<{ seq: number, json: Buffer }>): Array<{ seq: number, json: string }> {
@@ -49,6 +50,23 @@ t.test('keeps the messages since an ack, oldest first, as they were, non-ASCII i
   t.equal(buffer.bytes, 0)
   t.equal(buffer.chunkBytes, 0, 'an emptied buffer holds no chunk')
   t.strictSame(buffer.since(0), [])
+})
+
+t.test('newestFrame() is newest() with FRAME_HEADROOM bytes in front that belong to its record alone', async (t) => {
+  const buffer = new ReplayBuffer()
+  const limits = { messages: 100, bytes: 100_000 }
+  const sent: string[] = []
+  for (let seq = 1; seq <= 40; seq++) {
+    const json = `{"seq":${seq},"data":"${'é'.repeat(seq * 7)}"}`
+    sent.push(json)
+    buffer.push(seq, json, '', '', limits)
+    const frame = buffer.newestFrame()
+    t.equal(frame.toString('utf8', FRAME_HEADROOM), json, `seq ${seq}: the message after the room`)
+    // What a sink does with the room (a WebSocket header) must not touch any other record.
+    frame.fill(0xff, 0, FRAME_HEADROOM)
+  }
+  t.strictSame(texts(buffer.since(0)), sent.map((json, i) => ({ seq: i + 1, json })), 'every record intact')
+  t.equal(buffer.ackThrough(40), 40, 'and the records still read back to the last one')
 })
 
 t.test('a frame handed out stays as it was: without recycling, chunks are never written over, also after acks and evictions', async (t) => {
